@@ -1,0 +1,67 @@
+"""Domain errors shared by every layer.
+
+Each error carries the API's snake_case ``code`` and HTTP ``status``: REST turns it into the
+error envelope, the gateway into an ``error`` frame. Raising one never has a side effect that a
+retry could double.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A refusal that the client caused or can act on."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class InvalidInput(DomainError):
+    status = 422
+    code = "invalid_request"
+
+
+class Unauthorized(DomainError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class TooLarge(DomainError):
+    status = 413
+    code = "message_too_large"
+
+
+class RateLimited(DomainError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Unavailable(DomainError):
+    """A backing store cannot take the request; nothing happened and a retry is safe."""
+
+    status = 503
+    code = "unavailable"
