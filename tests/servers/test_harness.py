@@ -16,7 +16,6 @@ from tests.servers.redis_server import RedisServer, free_ports, port_open
 if TYPE_CHECKING:  # not imported at run time: pytest loads the module as a plugin
     from tests.servers.fixtures import CassandraEndpoint, RedisEndpoint
 
-pytest_plugins = ("tests.servers.fixtures",)
 
 
 @contextmanager
