@@ -131,3 +131,11 @@ class Device:
     created_at_ms: int
     last_seen_ms: int | None = None
     push: PushTarget | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is asking: the user and the device its token was issued to."""
+
+    user_id: int
+    device_id: int

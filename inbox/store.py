@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from inbox.models import Appended, AppendBatch, Device, InboxPage, Message, PushTarget, User
+from inbox.models import AppendBatch, Appended, Device, InboxPage, Message, PushTarget, User
 
 
 class InboxStore(Protocol):

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
+from redis.asyncio import Redis
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from push.message import PushMessage
+from push.queue import PushQueue
+from push.queue_redis import RedisQueue
+from push.queue_sqlite import SqliteQueue
 from tests.push.fake_apns import APNS_KEY_ID, APNS_TEAM_ID, FakeApns, write_p8_key
 from tests.push.fake_fcm import FakeFcm
+from tests.push.support import VISIBILITY_MS, ManualClock
 
 
 @pytest.fixture
@@ -91,3 +98,60 @@ def unused_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+class _RedisUrl(Protocol):
+    @property
+    def url(self) -> str: ...
+
+
+@pytest.fixture
+def manual_clock() -> ManualClock:
+    """A clock the test moves by hand."""
+    return ManualClock()
+
+
+@pytest.fixture
+async def redis_client(redis_server: _RedisUrl) -> AsyncIterator[Redis]:
+    """A client of the session's shared Redis."""
+    client = Redis.from_url(redis_server.url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def redis_stream() -> str:
+    """A stream name of this test's own (its keys share one hash tag)."""
+    return f"push:{{test-{uuid.uuid4().hex}}}"
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def push_queue(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    manual_clock: ManualClock,
+    redis_stream: str,
+) -> AsyncIterator[PushQueue]:
+    """Each queue backend, on the manual clock, with a short visibility timeout."""
+    queue: PushQueue
+    if request.param == "sqlite":
+        queue = SqliteQueue(
+            tmp_path / "push.sqlite3",
+            manual_clock,
+            visibility_timeout_ms=VISIBILITY_MS,
+            poll_interval_s=0.02,
+        )
+    else:
+        server: _RedisUrl = request.getfixturevalue("redis_server")
+        client = Redis.from_url(server.url)
+        queue = RedisQueue(
+            client, manual_clock, stream=redis_stream, visibility_timeout_ms=VISIBILITY_MS
+        )
+    try:
+        yield queue
+    finally:
+        await queue.close()
+        if isinstance(queue, RedisQueue):
+            await client.aclose()

@@ -1,0 +1,45 @@
+"""The FastAPI application factory: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI, WebSocket
+
+from api.errors import BodyLimit, install_error_handlers
+from api.routes import accounts, messages, ops
+from api.settings import Settings
+from api.wiring import open_services
+
+DESCRIPTION = """A WeChat-style inbox-per-user sync queue messenger.
+
+Every send is written into each participant's inbox; devices sync with `cur_max_msg_id` over
+`GET /v1/sync` or the WebSocket at `/v1/ws`. Ids are 64-bit integers sent as strings.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; adapters are opened in its lifespan and closed when it stops."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            services = await open_services(settings, stack)
+            app.state.services = services
+            yield
+            await services.gateway.hub.drain(reconnect_after_ms=1000, grace_s=0.2)
+
+    app = FastAPI(title="Inbox Messenger", version="1", description=DESCRIPTION,
+                  lifespan=lifespan)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    for module in (accounts, messages, ops):
+        app.include_router(module.router)
+
+    @app.websocket("/v1/ws")
+    async def websocket(ws: WebSocket) -> None:
+        await ws.app.state.services.gateway.serve(ws)
+
+    return app

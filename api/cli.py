@@ -1,0 +1,58 @@
+"""The ``messenger`` command: ``serve`` (the default embedded server) and ``migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+import uvicorn
+
+from api.app import create_app
+from api.settings import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="messenger", description="Inbox Messenger server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the API and WebSocket server")
+    serve.add_argument("--host", help="listen address (MESSENGER_HOST)")
+    serve.add_argument("--port", type=int, help="listen port (MESSENGER_PORT)")
+    serve.add_argument("--data-dir", help="embedded data directory (MESSENGER_DATA_DIR)")
+    serve.add_argument("--log-level", default="info")
+    commands.add_parser("migrate", help="create the Cassandra keyspace and tables")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {k: v for k in ("host", "port", "data_dir") if (v := getattr(args, k, None))}
+    return Settings(**overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    settings = _settings(args)
+    if args.command == "serve":
+        logging.basicConfig(level=args.log_level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=args.log_level,
+            ws_max_size=256 * 1024,
+            timeout_graceful_shutdown=5,
+        )
+    elif args.command == "migrate":
+        _migrate(settings)
+
+
+def _migrate(settings: Settings) -> None:
+    if not settings.cassandra_hosts:
+        print("embedded store: its schema is created on start-up; nothing to migrate")
+        return
+    raise SystemExit("migrate: the Cassandra store is not configured in this build")
+
+
+if __name__ == "__main__":
+    main()

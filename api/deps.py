@@ -1,0 +1,33 @@
+"""Typed FastAPI dependencies: the services of this app and the authenticated caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.wiring import Services
+from inbox.models import Caller
+
+_bearer = HTTPBearer(auto_error=False, description="the access_token from /v1/auth/login")
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_caller(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """The device a bearer token acts as (401 when missing, invalid, expired or logged out)."""
+    token = credentials.credentials if credentials is not None else None
+    return await services.auth.authenticate(token)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]

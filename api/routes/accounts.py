@@ -1,0 +1,95 @@
+"""Auth, devices and users: ``/v1/auth/*``, ``/v1/devices*``, ``/v1/users*``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from api.deps import CallerDep, ServicesDep
+from api.schemas import LoginIn, PushIn, SignupIn
+from inbox.conversations import parse_id
+from inbox.models import Device, PushTarget, User
+from inbox.wire import rfc3339_or_none
+
+router = APIRouter(prefix="/v1", tags=["accounts"])
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {"user_id": str(user.user_id), "username": user.username,
+            "display_name": user.display_name}
+
+
+def device_json(device: Device, online: bool) -> dict[str, Any]:
+    return {
+        "device_id": str(device.device_id),
+        "device_name": device.device_name,
+        "platform": device.platform,
+        "online": online,
+        "cur_max_msg_id": str(device.cur_max_msg_id),
+        "push": {"provider": device.push.provider} if device.push else None,
+        "last_seen": rfc3339_or_none(device.last_seen_ms),
+    }
+
+
+@router.post("/auth/signup", status_code=201)
+async def signup(body: SignupIn, services: ServicesDep) -> dict[str, Any]:
+    user = await services.auth.signup(body.username, body.password, body.display_name)
+    return {"user_id": str(user.user_id), "username": user.username}
+
+
+@router.post("/auth/login")
+async def login(body: LoginIn, services: ServicesDep) -> dict[str, Any]:
+    device, token = await services.auth.login(
+        body.username, body.password, body.platform, body.device_id, body.device_name
+    )
+    return {
+        "access_token": token.access_token,
+        "token_type": "bearer",
+        "expires_in": token.expires_in,
+        "user_id": str(device.user_id),
+        "device_id": str(device.device_id),
+    }
+
+
+@router.get("/devices")
+async def devices(caller: CallerDep, services: ServicesDep) -> list[dict[str, Any]]:
+    online = await services.bus.online_devices(caller.user_id)
+    return [device_json(d, d.device_id in online) for d in await services.auth.devices(caller)]
+
+
+@router.put("/devices/{device_id}/push", status_code=204)
+async def set_push(device_id: str, body: PushIn, caller: CallerDep, services: ServicesDep
+                   ) -> Response:
+    target = PushTarget(body.provider, body.token, body.topic)
+    await services.auth.set_push(caller, parse_id(device_id, "device_id"), target)
+    return Response(status_code=204)
+
+
+@router.delete("/devices/{device_id}/push", status_code=204)
+async def clear_push(device_id: str, caller: CallerDep, services: ServicesDep) -> Response:
+    await services.auth.clear_push(caller, parse_id(device_id, "device_id"))
+    return Response(status_code=204)
+
+
+@router.delete("/devices/{device_id}", status_code=204)
+async def logout(device_id: str, caller: CallerDep, services: ServicesDep) -> Response:
+    target = parse_id(device_id, "device_id")
+    await services.auth.logout(caller, target)
+    await services.gateway.hub.publish_logout(caller.user_id, target)
+    return Response(status_code=204)
+
+
+@router.get("/users/me")
+async def me(caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+    return user_json(await services.auth.user(caller.user_id))
+
+
+@router.get("/users/{user_id}")
+async def get_user(user_id: str, _: CallerDep, services: ServicesDep) -> dict[str, Any]:
+    return user_json(await services.auth.user(parse_id(user_id, "user_id")))
+
+
+@router.get("/users")
+async def find_user(username: str, _: CallerDep, services: ServicesDep) -> dict[str, Any]:
+    return user_json(await services.auth.find(username))

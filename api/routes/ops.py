@@ -1,0 +1,44 @@
+"""Operations: liveness, readiness per store, Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from api.deps import ServicesDep
+
+router = APIRouter(tags=["operations"])
+
+
+class Pingable(Protocol):
+    async def ping(self) -> None: ...
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(services: ServicesDep) -> JSONResponse:
+    """200 when every store answers; 503 naming the ones that do not."""
+    report: dict[str, Any] = {}
+    for name, store in services.checks.items():
+        try:
+            await store.ping()  # type: ignore[attr-defined]
+            report[name] = "ok"
+        except Exception as exc:  # any failure means "not ready"; say which
+            report[name] = f"unavailable: {exc}"
+    ready = all(v == "ok" for v in report.values())
+    return JSONResponse({"ready": ready, "checks": report}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+async def metrics(services: ServicesDep) -> str:
+    lines = [
+        "# TYPE messenger_ws_connections gauge",
+        f"messenger_ws_connections {services.gateway.hub.count()}",
+    ]
+    return "\n".join(lines) + "\n"

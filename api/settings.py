@@ -1,0 +1,76 @@
+"""Settings from ``MESSENGER_*`` environment variables (API.md "Configuration")."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Backend = Literal["embedded", "production"]
+
+
+class Settings(BaseSettings):
+    """Every knob of a messenger node; the defaults run the embedded single-node server."""
+
+    model_config = SettingsConfigDict(env_prefix="MESSENGER_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("messenger-data")
+    redis_url: str | None = None
+    cassandra_hosts: str | None = None
+    cassandra_keyspace: str = "messenger"
+    cassandra_replication: str = Field(
+        default="SimpleStrategy:1",
+        description="'SimpleStrategy:<rf>' or 'NetworkTopologyStrategy:dc1=3,dc2=3'",
+    )
+    jwt_secret: str | None = None
+    token_ttl_s: int = 30 * 24 * 3600
+    node_id: str | None = None
+    heartbeat_interval_ms: int = 30_000
+    ws_queue_size: int = 256
+    max_request_bytes: int = 64 * 1024
+    send_rate_per_s: float = 20.0
+    send_burst: int = 200
+    fcm_credentials: Path | None = None
+    fcm_endpoint: str | None = None
+    apns_key_file: Path | None = None
+    apns_key_id: str | None = None
+    apns_team_id: str | None = None
+    apns_topic: str | None = None
+    apns_endpoint: str | None = None
+    apns_ca_file: Path | None = None
+    apns_sandbox: bool = False
+    push_preview: bool = True
+    push_workers: int = 1
+
+    @property
+    def backend(self) -> Backend:
+        """Production when Cassandra is configured; Redis alone adds the live bus and queue."""
+        return "production" if self.cassandra_hosts else "embedded"
+
+    @property
+    def node_name(self) -> str:
+        return self.node_id or f"{self.host}:{self.port}"
+
+    def resolve_jwt_secret(self) -> str:
+        """The configured secret; the embedded default generates one into its data dir.
+
+        Outside the embedded default a configured secret of at least 32 characters is required,
+        since nodes must share it and a guessable one would let anyone mint tokens.
+        """
+        if self.jwt_secret:
+            if len(self.jwt_secret) < 32:
+                raise ValueError("MESSENGER_JWT_SECRET must be at least 32 characters")
+            return self.jwt_secret
+        if self.backend != "embedded" or self.redis_url:
+            raise ValueError("MESSENGER_JWT_SECRET is required with Redis or Cassandra")
+        path = self.data_dir / "jwt-secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()

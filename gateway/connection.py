@@ -1,0 +1,120 @@
+"""One live WebSocket: a bounded outgoing queue drained by its own task, and the entry pump.
+
+Fan-out calls ``send`` without awaiting; when the queue is full the client is too slow and is
+disconnected (it reconnects and syncs), so it never slows anyone else down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from gateway import frames
+from gateway.delivery import Delivery
+from inbox.models import Caller, Entry, InboxPage
+from inbox.wire import entry_json
+
+log = logging.getLogger(__name__)
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_TRY_AGAIN = 1013  # slow consumer / server overload: reconnect and sync
+CLOSE_HEARTBEAT = 4000
+CLOSE_UNAUTHORIZED = 4001
+
+ReadInbox = Callable[[int, int], Awaitable[InboxPage]]
+
+
+class Connection:
+    """The I/O side of one socket: what to send and when to close."""
+
+    def __init__(self, ws: WebSocket, caller: Caller, read_inbox: ReadInbox, queue_size: int):
+        self.ws = ws
+        self.caller = caller
+        self.session_id = uuid.uuid4().hex
+        self.delivery = Delivery()
+        self._read_inbox = read_inbox
+        self._outbox: asyncio.Queue[str | None] = asyncio.Queue(queue_size)
+        self._close_code: int | None = None
+        self._close_reason = ""
+        self._pump_task: asyncio.Task[None] | None = None
+        self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.session_id}")
+
+    @property
+    def closing(self) -> bool:
+        return self._close_code is not None
+
+    def send(self, frame: dict[str, Any]) -> None:
+        """Queue a frame; a full queue means a slow client, which is disconnected."""
+        if self.closing:
+            return
+        try:
+            self._outbox.put_nowait(frames.encode(frame))
+        except asyncio.QueueFull:
+            log.info("disconnecting slow client %s", self.session_id)
+            self._close_code, self._close_reason = CLOSE_TRY_AGAIN, "too slow; reconnect and sync"
+            self._writer.cancel()
+            asyncio.get_running_loop().create_task(self._close_now())
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Close after the frames already queued have gone out."""
+        if self.closing:
+            return
+        self._close_code, self._close_reason = code, reason
+        try:
+            self._outbox.put_nowait(None)
+        except asyncio.QueueFull:
+            self._writer.cancel()
+            asyncio.get_running_loop().create_task(self._close_now())
+
+    def on_entry(self, entry: dict[str, Any], entry_id: int, prev: int) -> None:
+        """A live entry for this user landed: send it now or catch up from the store."""
+        if self.delivery.on_live(entry_id, prev):
+            self.send(frames.entries([entry], entry_id))
+        else:
+            self.schedule_pump()
+
+    def schedule_pump(self) -> None:
+        """Read the store after the delivery cursor (one pump at a time)."""
+        if self.delivery.needs_pump() and (self._pump_task is None or self._pump_task.done()):
+            self._pump_task = asyncio.get_running_loop().create_task(self._pump())
+
+    async def _pump(self) -> None:
+        while self.delivery.needs_pump() and not self.closing:
+            ticket = self.delivery.begin_pump()
+            try:
+                page = await self._read_inbox(self.caller.user_id, ticket.cursor)
+            except Exception:
+                log.warning("pump for %s failed; waiting for the next trigger", self.session_id)
+                self.delivery.abort_pump()
+                return
+            fresh: list[Entry] = self.delivery.end_pump(ticket, page.entries, page.has_more)
+            if fresh:
+                self.send(frames.entries([entry_json(e) for e in fresh], fresh[-1].id))
+
+    async def _write_loop(self) -> None:
+        try:
+            while (text := await self._outbox.get()) is not None:
+                await self.ws.send_text(text)
+        except Exception:  # the peer went away; the receive loop notices and cleans up
+            return
+        await self._close_now()
+
+    async def _close_now(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.ws.close(self._close_code or CLOSE_GOING_AWAY, self._close_reason)
+
+    async def finish(self) -> None:
+        """Stop the tasks of a connection whose socket is gone."""
+        if self._close_code is None:
+            self._close_code = CLOSE_GOING_AWAY
+        for task in (self._writer, self._pump_task):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task

@@ -1,0 +1,120 @@
+"""The ``/v1/ws`` endpoint: auth at upgrade, hello, the receive loop with heartbeats."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from gateway import frames
+from gateway.connection import CLOSE_HEARTBEAT, CLOSE_UNAUTHORIZED, Connection
+from gateway.handlers import FrameHandlers
+from gateway.hub import Hub
+from idgen.clock import Clock
+from inbox.accounts import AccountService
+from inbox.errors import DomainError, Unauthorized
+from inbox.models import Caller, InboxPage
+from inbox.security import bearer_token
+from inbox.store import AccountStore, InboxStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    heartbeat_interval_ms: int = 30_000
+    queue_size: int = 256
+    page_size: int = 200
+
+
+class Gateway:
+    """Serves WebSocket connections; one ``serve`` call per socket."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        auth: AccountService,
+        accounts: AccountStore,
+        inbox: InboxStore,
+        hub: Hub,
+        handlers: FrameHandlers,
+        clock: Clock,
+    ) -> None:
+        self.config = config
+        self._auth = auth
+        self._accounts = accounts
+        self._inbox = inbox
+        self.hub = hub
+        self.handlers = handlers
+        self._clock = clock
+
+    async def serve(self, ws: WebSocket) -> None:
+        token = bearer_token(ws.headers.get("authorization")) or ws.query_params.get("token")
+        try:
+            caller = await self._auth.authenticate(token)
+        except DomainError as exc:
+            await self._refuse(ws, exc)
+            return
+        await ws.accept()
+        conn = Connection(ws, caller, self._read_page, self.config.queue_size)
+        await self.hub.add(conn)
+        try:
+            conn.send(frames.hello(conn.session_id, self.config.heartbeat_interval_ms))
+            conn.delivery.start_at(await self._inbox.head(caller.user_id))
+            conn.schedule_pump()
+            await self._receive_loop(conn)
+        finally:
+            await self.hub.remove(conn)
+            await conn.finish()
+            await self._touch(caller)
+
+    async def _read_page(self, user_id: int, cursor: int) -> InboxPage:
+        return await self._inbox.read(user_id, cursor, self.config.page_size)
+
+    async def _receive_loop(self, conn: Connection) -> None:
+        timeout_s = 3 * self.config.heartbeat_interval_ms / 1000
+        while not conn.closing:
+            try:
+                message = await asyncio.wait_for(conn.ws.receive(), timeout_s)
+            except TimeoutError:
+                conn.close(CLOSE_HEARTBEAT, "no frame for 3 heartbeat intervals")
+                return
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            await self._on_message(conn, message.get("text"))
+
+    async def _on_message(self, conn: Connection, text: str | None) -> None:
+        ref = None
+        try:
+            frame = frames.parse_frame(text)
+            ref = frame.ref
+            await self.handlers.handle(conn, frame)
+        except frames.FrameError as exc:
+            conn.send(frames.error(exc.code, exc.message, exc.ref))
+        except DomainError as exc:
+            conn.send(frames.error(exc.code, exc.message, ref))
+            if isinstance(exc, Unauthorized):
+                conn.close(CLOSE_UNAUTHORIZED, exc.code)
+        except Exception:  # a bug must cost this frame, not the connection or the process
+            log.exception("frame handler failed")
+            conn.send(frames.error("internal", "the server failed to handle this frame", ref))
+
+    async def _refuse(self, ws: WebSocket, exc: DomainError) -> None:
+        body = {"error": {"code": exc.code, "message": exc.message}}
+        if "websocket.http.response" in ws.scope.get("extensions", {}):
+            await ws.send_denial_response(JSONResponse(body, status_code=exc.status))
+            return
+        await ws.accept()
+        await ws.send_json(frames.error(exc.code, exc.message))
+        await ws.close(CLOSE_UNAUTHORIZED, exc.code)
+
+    async def _touch(self, caller: Caller) -> None:
+        try:
+            await self._accounts.touch(caller.device_id, self._clock.now_ms())
+        except DomainError:
+            log.warning("could not record last_seen of device %s", caller.device_id)

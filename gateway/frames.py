@@ -1,0 +1,98 @@
+"""WebSocket frames: parse client frames into typed requests, build server frames. No I/O."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from inbox.conversations import parse_id
+from inbox.errors import DomainError
+
+CLIENT_OPS = frozenset({"sync", "send", "ack", "typing", "read", "ping"})
+
+
+class FrameError(DomainError):
+    """A frame the server cannot act on; answered with an ``error`` frame, never a close."""
+
+    status = 400
+
+    def __init__(self, message: str, *, code: str, ref: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.ref = ref
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFrame:
+    """A decoded client frame: its op, its fields and the ``ref`` to echo."""
+
+    op: str
+    data: dict[str, Any]
+    ref: str | None
+
+
+def parse_frame(text: str | None) -> ClientFrame:
+    """Decode one client frame; FrameError with the API's code when it is not a valid frame."""
+    if text is None:
+        raise FrameError("frames must be JSON text, not binary", code="invalid_frame")
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise FrameError("frame is not valid JSON", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise FrameError("frame must be a JSON object", code="invalid_frame")
+    ref = data.get("ref")
+    ref = ref if isinstance(ref, str) else None
+    op = data.get("op")
+    if not isinstance(op, str):
+        raise FrameError("frame needs a string 'op'", code="invalid_frame", ref=ref)
+    if op not in CLIENT_OPS:
+        raise FrameError(f"unknown op {op!r}", code="unknown_op", ref=ref)
+    return ClientFrame(op, data, ref)
+
+
+def require_str(frame: ClientFrame, name: str) -> str:
+    """A required string field of the frame."""
+    value = frame.data.get(name)
+    if not isinstance(value, str):
+        raise FrameError(f"'{name}' must be a string", code="invalid_frame", ref=frame.ref)
+    return value
+
+
+def require_id(frame: ClientFrame, name: str) -> int:
+    """A required id field (string or integer) of the frame."""
+    value = frame.data.get(name)
+    if not isinstance(value, str | int):
+        raise FrameError(f"'{name}' must be an id", code="invalid_frame", ref=frame.ref)
+    return parse_id(value, name)
+
+
+def optional_id(frame: ClientFrame, name: str) -> int | None:
+    """An optional id field: None when absent or null."""
+    return None if frame.data.get(name) is None else require_id(frame, name)
+
+
+def hello(session_id: str, heartbeat_interval_ms: int) -> dict[str, Any]:
+    return {"op": "hello", "session_id": session_id, "heartbeat_interval_ms": heartbeat_interval_ms}
+
+
+def entries(items: list[dict[str, Any]], cur_max_msg_id: int) -> dict[str, Any]:
+    return {"op": "entries", "entries": items, "cur_max_msg_id": str(cur_max_msg_id)}
+
+
+def error(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {"op": "error", "code": code, "message": message}
+    if ref is not None:
+        frame["ref"] = ref
+    return frame
+
+
+def with_ref(frame: dict[str, Any], ref: str | None) -> dict[str, Any]:
+    """Echo the client's ``ref`` on a reply."""
+    return {**frame, "ref": ref} if ref is not None else frame
+
+
+def encode(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+
+

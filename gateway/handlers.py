@@ -1,0 +1,53 @@
+"""Client frame handlers: parse the frame's fields, call a service, queue the reply."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from gateway import frames
+from gateway.connection import Connection
+from gateway.frames import ClientFrame, optional_id, require_id, require_str
+from inbox.service import MessageService, SendRequest
+from inbox.wire import receipt_json
+from sync.service import SyncService
+
+Handler = Callable[[Connection, ClientFrame], Awaitable[None]]
+
+
+class FrameHandlers:
+    """One method per client op; ``extra`` lets features (typing, read) add theirs."""
+
+    def __init__(self, messages: MessageService, sync: SyncService) -> None:
+        self._messages = messages
+        self._sync = sync
+        self.extra: dict[str, Handler] = {}
+
+    async def handle(self, conn: Connection, frame: ClientFrame) -> None:
+        """Run the op's handler; DomainErrors are turned into ``error`` frames by the caller."""
+        handler = self.extra.get(frame.op) or getattr(self, f"op_{frame.op}", None)
+        if handler is None:
+            raise frames.FrameError(f"op {frame.op!r} is not served", code="unknown_op",
+                                    ref=frame.ref)
+        await handler(conn, frame)
+
+    async def op_ping(self, conn: Connection, frame: ClientFrame) -> None:
+        conn.send(frames.with_ref({"op": "pong"}, frame.ref))
+
+    async def op_sync(self, conn: Connection, frame: ClientFrame) -> None:
+        conn.delivery.on_sync(require_id(frame, "cur_max_msg_id"))
+        conn.schedule_pump()
+
+    async def op_ack(self, conn: Connection, frame: ClientFrame) -> None:
+        await self._sync.ack(conn.caller.device_id, require_id(frame, "cur_max_msg_id"))
+
+    async def op_send(self, conn: Connection, frame: ClientFrame) -> None:
+        client_msg_id = require_str(frame, "client_msg_id")
+        request = SendRequest(
+            body=require_str(frame, "body"),
+            client_msg_id=client_msg_id,
+            to_user=optional_id(frame, "to_user"),
+            to_group=optional_id(frame, "to_group"),
+        )
+        receipt, _ = await self._messages.send(conn.caller, request)
+        reply = {"op": "sent", "client_msg_id": client_msg_id, **receipt_json(receipt)}
+        conn.send(frames.with_ref(reply, frame.ref))

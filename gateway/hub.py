@@ -1,0 +1,69 @@
+"""This node's live connections, indexed by user and device, fed by the live bus."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+from gateway import frames
+from gateway.bus import Event, LiveBus
+from gateway.connection import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED, Connection
+
+
+class Hub:
+    """Routes bus events to the connections of a user on this node."""
+
+    def __init__(self, bus: LiveBus) -> None:
+        self._bus = bus
+        self._by_user: defaultdict[int, set[Connection]] = defaultdict(set)
+        bus.subscribe(self.dispatch)
+
+    def connections(self, user_id: int) -> set[Connection]:
+        return set(self._by_user.get(user_id, ()))
+
+    def count(self) -> int:
+        return sum(len(conns) for conns in self._by_user.values())
+
+    async def add(self, conn: Connection) -> None:
+        self._by_user[conn.caller.user_id].add(conn)
+        await self._bus.register(conn.caller.user_id, conn.caller.device_id)
+
+    async def remove(self, conn: Connection) -> None:
+        conns = self._by_user.get(conn.caller.user_id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self._by_user[conn.caller.user_id]
+        await self._bus.unregister(conn.caller.user_id, conn.caller.device_id)
+
+    def dispatch(self, user_id: int, event: Event) -> None:
+        """Handle one bus event for ``user_id`` (entries, logouts, relayed frames)."""
+        kind = event.get("type")
+        for conn in self.connections(user_id):
+            if kind == "entry":
+                conn.on_entry(event["entry"], int(event["id"]), int(event["prev"]))
+            elif kind == "logout" and conn.caller.device_id == int(event["device_id"]):
+                conn.send(frames.error("unauthorized", "this device was logged out"))
+                conn.close(CLOSE_UNAUTHORIZED, "logged out")
+            elif kind == "frame" and conn.caller.device_id != event.get("skip_device"):
+                conn.send(event["frame"])
+
+    async def publish_logout(self, user_id: int, device_id: int) -> None:
+        await self._bus.publish({user_id: [{"type": "logout", "device_id": device_id}]})
+
+    async def relay(self, users_to_frames: dict[int, dict[str, Any]], skip_device: int) -> None:
+        """Send a frame (typing, presence) to every connection of each user, across nodes."""
+        await self._bus.publish(
+            {u: [{"type": "frame", "frame": f, "skip_device": skip_device}]
+             for u, f in users_to_frames.items()}
+        )
+
+    async def drain(self, reconnect_after_ms: int, grace_s: float) -> None:
+        """Shutdown: tell every client to go away, close with 1001, wait a little."""
+        conns = [c for cs in self._by_user.values() for c in cs]
+        for conn in conns:
+            conn.send({"op": "goaway", "reconnect_after_ms": reconnect_after_ms})
+            conn.close(CLOSE_GOING_AWAY, "server shutting down")
+        if conns:
+            await asyncio.sleep(grace_s)

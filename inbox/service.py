@@ -1,0 +1,139 @@
+"""The write path: validate a send, give it a Snowflake id, append it to every inbox involved.
+
+The sender's inbox is written too, so its other devices sync their own messages. Listeners
+(live delivery, push planning) run after the append is durable; their failures never fail a
+send that has already been stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from idgen.clock import Clock
+from inbox.conversations import direct_id
+from inbox.errors import InvalidInput, NotFound, TooLarge
+from inbox.models import (
+    AppendBatch,
+    Appended,
+    Caller,
+    EntryDraft,
+    EntryKind,
+    Message,
+    SendReceipt,
+)
+from inbox.store import AccountStore, InboxStore
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_CLIENT_MSG_ID = 128
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """A send as a client asked for it (REST body or ``send`` frame), ids already parsed."""
+
+    body: str
+    client_msg_id: str
+    to_user: int | None = None
+    to_group: int | None = None
+
+
+class AppendListener(Protocol):
+    """Something that reacts to entries once they are durable (live delivery, push)."""
+
+    async def on_appended(self, batch: AppendBatch, appended: Appended) -> None:
+        """Called after ``batch`` was appended (not for idempotent replays)."""
+        ...
+
+
+class Recipients(Protocol):
+    """Resolves a group send's audience; the group feature provides it."""
+
+    async def group_audience(self, caller: Caller, group_id: int) -> tuple[str, list[int]]:
+        """The group's conversation id and member ids; Forbidden for non-members."""
+        ...
+
+
+def validate_send(request: SendRequest) -> None:
+    """API rules for a send: exactly one target, body 1..16 KiB of UTF-8, key 1..128 chars."""
+    if (request.to_user is None) == (request.to_group is None):
+        raise InvalidInput("give exactly one of to_user and to_group")
+    size = len(request.body.encode("utf-8", "surrogatepass"))
+    if size == 0:
+        raise InvalidInput("body must not be empty")
+    if size > MAX_BODY_BYTES:
+        raise TooLarge(f"body is {size} bytes; the limit is {MAX_BODY_BYTES}")
+    if not 1 <= len(request.client_msg_id) <= MAX_CLIENT_MSG_ID:
+        raise InvalidInput(f"client_msg_id must be 1..{MAX_CLIENT_MSG_ID} characters")
+
+
+class MessageService:
+    """Sends: the only place that decides which inboxes a message goes to."""
+
+    def __init__(
+        self,
+        inbox: InboxStore,
+        accounts: AccountStore,
+        next_id: Callable[[], int],
+        clock: Clock,
+        listeners: Sequence[AppendListener] = (),
+        recipients: Recipients | None = None,
+    ) -> None:
+        self._inbox = inbox
+        self._accounts = accounts
+        self._next_id = next_id
+        self._clock = clock
+        self.listeners = list(listeners)
+        self.recipients = recipients
+
+    async def send(self, caller: Caller, request: SendRequest) -> tuple[SendReceipt, bool]:
+        """Store the message in every inbox involved; return the receipt and "was a replay"."""
+        validate_send(request)
+        conversation_id, audience = await self._audience(caller, request)
+        msg_id = self._next_id()
+        now = self._clock.now_ms()
+        draft = EntryDraft(
+            kind=EntryKind.MESSAGE,
+            msg_id=msg_id,
+            conversation_id=conversation_id,
+            sender_id=caller.user_id,
+            sender_device_id=caller.device_id,
+            created_at_ms=now,
+            body=request.body,
+        )
+        batch = AppendBatch(
+            draft=draft,
+            user_ids=tuple(dict.fromkeys([caller.user_id, *audience])),
+            message=Message(msg_id, conversation_id, caller.user_id, caller.device_id,
+                            request.body, now),
+            idempotency_key=(caller.user_id, request.client_msg_id),
+            receipt_for=caller.user_id,
+        )
+        appended = await self.append(batch)
+        assert appended.receipt is not None  # receipt_for is set  # noqa: S101
+        return appended.receipt, appended.replayed
+
+    async def append(self, batch: AppendBatch) -> Appended:
+        """Append any entry batch and tell the listeners (shared by every writer of entries)."""
+        appended = await self._inbox.append(batch)
+        if not appended.replayed:
+            for listener in self.listeners:
+                try:
+                    await listener.on_appended(batch, appended)
+                except Exception:  # a listener failure must not fail a stored send
+                    log.exception("append listener %r failed", listener)
+        return appended
+
+    async def _audience(self, caller: Caller, request: SendRequest) -> tuple[str, list[int]]:
+        if request.to_user is not None:
+            if await self._accounts.get_user(request.to_user) is None:
+                raise NotFound(f"no user {request.to_user}")
+            return direct_id(caller.user_id, request.to_user), [request.to_user]
+        assert request.to_group is not None  # noqa: S101 (validate_send checked it)
+        if self.recipients is None:
+            raise NotFound(f"no group {request.to_group}")
+        return await self.recipients.group_audience(caller, request.to_group)

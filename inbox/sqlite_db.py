@@ -1,0 +1,110 @@
+"""The embedded default's database: one SQLite file, one connection, one thread.
+
+All statements run on a single-thread executor, so every transaction is serialised: that is
+what makes inbox positions follow commit (visibility) order without any extra locking, and it
+keeps sqlite3's blocking calls off the event loop. WAL with ``synchronous=NORMAL`` survives a
+process crash (kill -9) with every committed transaction; only a power loss can drop the last
+few, which is the usual trade for an embedded single-node store (set ``durable_fsync`` for FULL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from inbox.errors import Unavailable
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    user_id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL,
+    password_hash TEXT NOT NULL, created_at_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (
+    device_id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, device_name TEXT NOT NULL,
+    platform TEXT NOT NULL, active INTEGER NOT NULL, cur_max_msg_id INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL, last_seen_ms INTEGER,
+    push_provider TEXT, push_token TEXT UNIQUE, push_topic TEXT);
+CREATE INDEX IF NOT EXISTS devices_by_user ON devices (user_id, device_id);
+CREATE TABLE IF NOT EXISTS inbox (
+    user_id INTEGER NOT NULL, id INTEGER NOT NULL, kind TEXT NOT NULL, msg_id INTEGER NOT NULL,
+    conversation_id TEXT NOT NULL, sender_id INTEGER NOT NULL, sender_device_id INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL, body TEXT, up_to_msg_id INTEGER, scope TEXT, grp TEXT,
+    PRIMARY KEY (user_id, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS heads (user_id INTEGER PRIMARY KEY, head INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+    msg_id INTEGER PRIMARY KEY, conversation_id TEXT NOT NULL, sender_id INTEGER NOT NULL,
+    sender_device_id INTEGER NOT NULL, body TEXT NOT NULL, created_at_ms INTEGER NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation_id, msg_id);
+CREATE TABLE IF NOT EXISTS sends (
+    sender_id INTEGER NOT NULL, client_msg_id TEXT NOT NULL, msg_id INTEGER NOT NULL,
+    id INTEGER NOT NULL, conversation_id TEXT NOT NULL, created_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (sender_id, client_msg_id)) WITHOUT ROWID;
+"""
+
+
+class SqliteDatabase:
+    """Owns the connection and the thread it runs on; ``run`` executes a function there."""
+
+    def __init__(self, path: Path, *, durable_fsync: bool = False) -> None:
+        self.path = path
+        self._durable_fsync = durable_fsync
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    async def open(self, extra_schema: str = "") -> None:
+        """Create the file (and its directory) and the schema if missing."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._conn = await self.run(self._connect)
+        await self.run(lambda conn: conn.executescript(SCHEMA + extra_schema))
+
+    def _connect(self, _: sqlite3.Connection | None) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={'FULL' if self._durable_fsync else 'NORMAL'}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` on the database thread; storage errors become Unavailable."""
+        if self._executor is None:
+            raise Unavailable("the embedded database is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self._call, fn)
+        except sqlite3.OperationalError as exc:
+            raise Unavailable(f"embedded database error: {exc}") from exc
+
+    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return fn(self._conn)  # type: ignore[arg-type]  # None only while connecting
+
+    async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` inside ``BEGIN IMMEDIATE``/``COMMIT``; roll back if it raises."""
+
+        def wrapped(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return await self.run(wrapped)
+
+    async def close(self) -> None:
+        """Close the connection and stop the thread; idempotent."""
+        if self._executor is None:
+            return
+        if self._conn is not None:
+            await self.run(lambda conn: conn.close())
+        self._executor.shutdown(wait=True)
+        self._executor = None
+        self._conn = None

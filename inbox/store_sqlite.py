@@ -1,0 +1,166 @@
+"""The embedded InboxStore: inboxes and history in the SQLite file of ``SqliteDatabase``.
+
+Appends run as one ``BEGIN IMMEDIATE`` transaction on the database's single thread, so each
+inbox's positions are assigned and committed in the same order: invariant 1 holds by
+construction, and an idempotency key is checked and recorded in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from inbox.models import (
+    AppendBatch,
+    Appended,
+    Entry,
+    EntryDraft,
+    EntryKind,
+    InboxPage,
+    Message,
+    SendReceipt,
+)
+from inbox.sqlite_db import SqliteDatabase
+
+ENTRY_COLUMNS = (
+    "id, kind, msg_id, conversation_id, sender_id, sender_device_id, created_at_ms, body,"
+    " up_to_msg_id, scope, grp"
+)
+MESSAGE_COLUMNS = "msg_id, conversation_id, sender_id, sender_device_id, body, created_at_ms"
+
+
+def next_position(head: int, msg_id: int) -> int:
+    """The position after ``head``: Snowflake-shaped (>= msg_id) and strictly increasing."""
+    return max(head + 1, msg_id)
+
+
+def entry_from_row(row: tuple[Any, ...]) -> Entry:
+    """Build an Entry from a row selected with ENTRY_COLUMNS."""
+    draft = EntryDraft(
+        kind=EntryKind(row[1]),
+        msg_id=row[2],
+        conversation_id=row[3],
+        sender_id=row[4],
+        sender_device_id=row[5],
+        created_at_ms=row[6],
+        body=row[7],
+        up_to_msg_id=row[8],
+        scope=row[9],
+        group=json.loads(row[10]) if row[10] is not None else None,
+    )
+    return Entry(id=row[0], draft=draft)
+
+
+def _head(conn: sqlite3.Connection, user_id: int) -> int:
+    row = conn.execute("SELECT head FROM heads WHERE user_id = ?", (user_id,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _replay(conn: sqlite3.Connection, key: tuple[int, str]) -> SendReceipt | None:
+    row = conn.execute(
+        "SELECT msg_id, id, conversation_id, created_at_ms FROM sends"
+        " WHERE sender_id = ? AND client_msg_id = ?",
+        key,
+    ).fetchone()
+    return SendReceipt(*row) if row else None
+
+
+def _append(conn: sqlite3.Connection, batch: AppendBatch) -> Appended:
+    if batch.idempotency_key is not None:
+        earlier = _replay(conn, batch.idempotency_key)
+        if earlier is not None:
+            return Appended(receipt=earlier, replayed=True)
+    draft = batch.draft
+    group = json.dumps(draft.group) if draft.group is not None else None
+    positions: dict[int, int] = {}
+    previous: dict[int, int] = {}
+    for user_id in dict.fromkeys(batch.user_ids):
+        head = _head(conn, user_id)
+        position = next_position(head, draft.msg_id)
+        conn.execute(
+            f"INSERT INTO inbox (user_id, {ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (user_id, position, draft.kind.value, draft.msg_id, draft.conversation_id,
+             draft.sender_id, draft.sender_device_id, draft.created_at_ms, draft.body,
+             draft.up_to_msg_id, draft.scope, group),
+        )
+        conn.execute(
+            "INSERT INTO heads (user_id, head) VALUES (?, ?)"
+            " ON CONFLICT (user_id) DO UPDATE SET head = excluded.head",
+            (user_id, position),
+        )
+        positions[user_id] = position
+        previous[user_id] = head
+    if batch.message is not None:
+        m = batch.message
+        conn.execute(
+            f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?)",
+            (m.msg_id, m.conversation_id, m.sender_id, m.sender_device_id, m.body,
+             m.created_at_ms),
+        )
+    receipt = None
+    if batch.receipt_for is not None:
+        receipt = SendReceipt(
+            msg_id=draft.msg_id,
+            id=positions[batch.receipt_for],
+            conversation_id=draft.conversation_id,
+            created_at_ms=draft.created_at_ms,
+        )
+        if batch.idempotency_key is not None:
+            conn.execute(
+                "INSERT INTO sends VALUES (?,?,?,?,?,?)",
+                (*batch.idempotency_key, receipt.msg_id, receipt.id, receipt.conversation_id,
+                 receipt.created_at_ms),
+            )
+    return Appended(receipt=receipt, positions=positions, previous=previous)
+
+
+class SqliteInboxStore:
+    """InboxStore over ``SqliteDatabase`` (see ``inbox.store.InboxStore`` for the contract)."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    async def append(self, batch: AppendBatch) -> Appended:
+        return await self._db.transaction(lambda conn: _append(conn, batch))
+
+    async def read(self, user_id: int, after: int, limit: int) -> InboxPage:
+        def query(conn: sqlite3.Connection) -> InboxPage:
+            rows = conn.execute(
+                f"SELECT {ENTRY_COLUMNS} FROM inbox WHERE user_id = ? AND id > ?"
+                " ORDER BY id LIMIT ?",
+                (user_id, after, limit + 1),
+            ).fetchall()
+            return InboxPage([entry_from_row(r) for r in rows[:limit]], len(rows) > limit)
+
+        return await self._db.run(query)
+
+    async def head(self, user_id: int) -> int:
+        return await self._db.run(lambda conn: _head(conn, user_id))
+
+    async def history(self, conversation_id: str, before: int | None, limit: int) -> list[Message]:
+        def query(conn: sqlite3.Connection) -> list[Message]:
+            rows = conn.execute(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?"
+                " AND msg_id < ? AND deleted = 0 ORDER BY msg_id DESC LIMIT ?",
+                (conversation_id, before if before is not None else 2**63 - 1, limit),
+            ).fetchall()
+            return [Message(*r) for r in rows]
+
+        return await self._db.run(query)
+
+    async def get_message(self, msg_id: int) -> Message | None:
+        def query(conn: sqlite3.Connection) -> Message | None:
+            row = conn.execute(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE msg_id = ? AND deleted = 0",
+                (msg_id,),
+            ).fetchone()
+            return Message(*row) if row else None
+
+        return await self._db.run(query)
+
+    async def ping(self) -> None:
+        await self._db.run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def close(self) -> None:
+        await self._db.close()

@@ -1,0 +1,63 @@
+"""JSON shapes of the client API (API.md): ids as decimal strings, times as RFC 3339 UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from inbox.models import Entry, Message, SendReceipt
+
+
+def rfc3339(ms: int) -> str:
+    """``1735689600123`` -> ``2025-01-01T00:00:00.123Z``."""
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def rfc3339_or_none(ms: int | None) -> str | None:
+    return rfc3339(ms) if ms is not None else None
+
+
+def entry_json(entry: Entry) -> dict[str, Any]:
+    """An inbox entry as clients see it; optional fields appear only when set."""
+    d = entry.draft
+    out: dict[str, Any] = {
+        "id": str(entry.id),
+        "kind": d.kind.value,
+        "msg_id": str(d.msg_id),
+        "conversation_id": d.conversation_id,
+        "sender_id": str(d.sender_id),
+        "sender_device_id": str(d.sender_device_id),
+        "created_at": rfc3339(d.created_at_ms),
+    }
+    if d.body is not None:
+        out["body"] = d.body
+    if d.up_to_msg_id is not None:
+        out["up_to_msg_id"] = str(d.up_to_msg_id)
+    if d.scope is not None:
+        out["scope"] = d.scope
+    if d.group is not None:
+        out["group"] = d.group
+    return out
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    """A history item / ``last_message``."""
+    return {
+        "msg_id": str(message.msg_id),
+        "conversation_id": message.conversation_id,
+        "sender_id": str(message.sender_id),
+        "sender_device_id": str(message.sender_device_id),
+        "body": message.body,
+        "created_at": rfc3339(message.created_at_ms),
+    }
+
+
+def receipt_json(receipt: SendReceipt) -> dict[str, Any]:
+    """The answer to a send (REST body, and the fields of the ``sent`` frame)."""
+    return {
+        "msg_id": str(receipt.msg_id),
+        "id": str(receipt.id),
+        "conversation_id": receipt.conversation_id,
+        "created_at": rfc3339(receipt.created_at_ms),
+    }

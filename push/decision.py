@@ -1,0 +1,100 @@
+"""Which devices get a push for a new inbox entry, and what it says. Pure: data in, jobs out.
+
+A device gets a push for an entry of kind ``message`` when it is active, has a push token and
+has no live connection (an online device receives the entry over its socket). The sender's
+own devices never get one, nor does anyone for a muted conversation. The job carries the
+device's token as it was when planned, so that an "unregistered" answer clears that token
+only (compare-and-clear) and never one the device registered afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from inbox.models import Device, EntryDraft, EntryKind
+from push.job import PushJob, job_id_for
+from push.message import Provider, PushMessage
+
+PROVIDERS: frozenset[str] = frozenset({"fcm", "apns"})
+"""Providers a push can be planned for."""
+
+
+def push_data(conversation_id: str, msg_id: int, entry_id: int) -> dict[str, str]:
+    """The push's ``data``: string values, ``id`` being the entry's position in the
+    recipient's inbox (the app syncs up to it when the notification is opened)."""
+    return {"conversation_id": conversation_id, "msg_id": str(msg_id), "id": str(entry_id)}
+
+
+def wants_push(
+    device: Device, recipient_id: int, draft: EntryDraft, online_device_ids: set[int]
+) -> bool:
+    """Whether ``device`` of ``recipient_id`` should be pushed for ``draft`` (kind, mute and
+    sender checks aside)."""
+    return (
+        device.user_id == recipient_id
+        and device.active
+        and device.push is not None
+        and device.push.provider in PROVIDERS
+        and bool(device.push.token)
+        and device.device_id not in online_device_ids
+        and device.device_id != draft.sender_device_id
+    )
+
+
+def plan_pushes(
+    draft: EntryDraft,
+    recipient_id: int,
+    entry_id: int,
+    devices: list[Device],
+    online_device_ids: set[int],
+    muted: bool,
+    title: str,
+    badge: int,
+    preview: bool,
+) -> list[PushJob]:
+    """The push jobs for ``draft`` landing at position ``entry_id`` of ``recipient_id``'s inbox.
+
+    ``devices`` are the recipient's devices, ``online_device_ids`` those with a live
+    connection, ``muted`` whether the recipient muted the conversation, ``title`` the sender's
+    display name (or the group name), ``badge`` the recipient's total unread count and
+    ``preview`` whether the message text goes in the body. Returns one job per device to push,
+    in ``devices`` order (each device once); none for entries other than messages, for the
+    sender's own inbox, or for a muted conversation. ``first_enqueued_ms`` is the message's
+    creation time, so a push is given up ``max_age`` after the message was sent.
+    """
+    if draft.kind is not EntryKind.MESSAGE or recipient_id == draft.sender_id or muted:
+        return []
+    data = push_data(draft.conversation_id, draft.msg_id, entry_id)
+    body = draft.body if preview else None
+    jobs: list[PushJob] = []
+    seen: set[int] = set()
+    for device in devices:
+        target = device.push
+        if (
+            target is None
+            or device.device_id in seen
+            or not wants_push(device, recipient_id, draft, online_device_ids)
+        ):
+            continue
+        seen.add(device.device_id)
+        message = PushMessage(
+            provider=cast(Provider, target.provider),
+            token=target.token,
+            topic=target.topic,
+            title=title,
+            body=body,
+            data=dict(data),
+            badge=max(badge, 0),
+            collapse_key=draft.conversation_id,
+        )
+        jobs.append(
+            PushJob(
+                job_id=job_id_for(device.device_id, entry_id),
+                device_id=device.device_id,
+                user_id=recipient_id,
+                message=message,
+                attempt=1,
+                first_enqueued_ms=draft.created_at_ms,
+            )
+        )
+    return jobs

@@ -1,0 +1,23 @@
+"""The read path: a device pulls its inbox after its cursor and acknowledges what it applied."""
+
+from __future__ import annotations
+
+from inbox.store import AccountStore, InboxStore
+from sync.cursor import SyncPage, check_limit, page_after
+
+
+class SyncService:
+    """Sync and ack for one user's devices."""
+
+    def __init__(self, inbox: InboxStore, accounts: AccountStore) -> None:
+        self._inbox = inbox
+        self._accounts = accounts
+
+    async def sync(self, user_id: int, cursor: int, limit: int) -> SyncPage:
+        """Entries of the user's inbox after ``cursor``, at most ``limit``, in order."""
+        page = await self._inbox.read(user_id, cursor, check_limit(limit))
+        return page_after(cursor, page)
+
+    async def ack(self, device_id: int, cursor: int) -> int:
+        """Record that the device applied everything up to ``cursor``; return its cursor."""
+        return await self._accounts.ack(device_id, cursor)
