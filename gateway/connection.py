@@ -109,10 +109,13 @@ class Connection:
         with contextlib.suppress(Exception):
             await self.ws.close(self._close_code or CLOSE_GOING_AWAY, self._close_reason)
 
-    async def finish(self) -> None:
-        """Stop the tasks of a connection whose socket is gone."""
+    async def finish(self, flush_s: float = 2.0) -> None:
+        """Stop the connection's tasks; a requested close first flushes what is queued."""
         if self._close_code is None:
             self._close_code = CLOSE_GOING_AWAY
+            self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError, Exception):
+            await asyncio.wait_for(asyncio.shield(self._writer), flush_s)
         for task in (self._writer, self._pump_task):
             if task is not None and not task.done():
                 task.cancel()

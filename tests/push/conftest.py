@@ -6,12 +6,11 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Protocol
 
 import pytest
-from redis.asyncio import Redis
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from redis.asyncio import Redis
 
 from push.message import PushMessage
 from push.queue import PushQueue
@@ -19,7 +18,7 @@ from push.queue_redis import RedisQueue
 from push.queue_sqlite import SqliteQueue
 from tests.push.fake_apns import APNS_KEY_ID, APNS_TEAM_ID, FakeApns, write_p8_key
 from tests.push.fake_fcm import FakeFcm
-from tests.push.support import VISIBILITY_MS, ManualClock
+from tests.push.support import VISIBILITY_MS, ManualClock, RedisUrl
 
 
 @pytest.fixture
@@ -100,11 +99,6 @@ def unused_port() -> int:
     return port
 
 
-class _RedisUrl(Protocol):
-    @property
-    def url(self) -> str: ...
-
-
 @pytest.fixture
 def manual_clock() -> ManualClock:
     """A clock the test moves by hand."""
@@ -112,7 +106,7 @@ def manual_clock() -> ManualClock:
 
 
 @pytest.fixture
-async def redis_client(redis_server: _RedisUrl) -> AsyncIterator[Redis]:
+async def redis_client(redis_server: RedisUrl) -> AsyncIterator[Redis]:
     """A client of the session's shared Redis."""
     client = Redis.from_url(redis_server.url)
     try:
@@ -144,7 +138,7 @@ async def push_queue(
             poll_interval_s=0.02,
         )
     else:
-        server: _RedisUrl = request.getfixturevalue("redis_server")
+        server: RedisUrl = request.getfixturevalue("redis_server")
         client = Redis.from_url(server.url)
         queue = RedisQueue(
             client, manual_clock, stream=redis_stream, visibility_timeout_ms=VISIBILITY_MS

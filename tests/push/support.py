@@ -4,6 +4,7 @@ and builders for devices, drafts and jobs. Our own port implementations, not moc
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Protocol
 
 from inbox.models import Device, EntryDraft, EntryKind, PushTarget
 from push.job import PushJob
@@ -12,6 +13,13 @@ from push.message import PushMessage, PushResult, PushStatus
 START_MS = 1_700_000_000_000
 VISIBILITY_MS = 300
 """Visibility timeout of the queues under test: short, as Redis measures it in real time."""
+
+
+class RedisUrl(Protocol):
+    """What the tests need of the ``redis_server`` fixture."""
+
+    @property
+    def url(self) -> str: ...
 
 
 class ManualClock:

@@ -1,0 +1,169 @@
+"""The WebSocket gateway over a real socket: auth, live entries, sync, send, errors, heartbeat."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests.api.server import MessengerProcess, login, messenger, new_account, send, sync_all
+from tests.api.wsclient import collect_entries, next_frame, open_ws, silent_for
+
+
+async def test_bad_token_refuses_the_upgrade(server: MessengerProcess) -> None:
+    for headers in ({}, {"Authorization": "Bearer nope"}):
+        with pytest.raises(InvalidStatus) as info:
+            await connect(server.ws_url, additional_headers=headers)
+        assert info.value.response.status_code == 401
+
+
+async def test_live_entries_reach_recipient_and_senders_other_devices(
+    server: MessengerProcess, client: httpx.Client
+) -> None:
+    alice, bob = new_account(client), new_account(client)
+    alice_laptop = login(client, alice.username)
+    bob_ws = await open_ws(server.ws_url, bob)
+    laptop_ws = await open_ws(server.ws_url, alice_laptop, query_token=True)
+    receipt = (await asyncio.to_thread(send, client, alice, bob.user_id, "live!")).json()
+    (to_bob,) = await collect_entries(bob_ws, 1)
+    (to_laptop,) = await collect_entries(laptop_ws, 1)
+    assert to_bob["body"] == to_laptop["body"] == "live!"
+    assert to_bob["msg_id"] == to_laptop["msg_id"] == receipt["msg_id"]
+    assert to_laptop["id"] == receipt["id"]
+    await bob_ws.close()
+    await laptop_ws.close()
+
+
+async def test_sync_frame_replays_then_streams_without_gap_or_duplicate(
+    server: MessengerProcess, client: httpx.Client
+) -> None:
+    alice, bob = new_account(client), new_account(client)
+    for i in range(7):
+        await asyncio.to_thread(send, client, alice, bob.user_id, f"old{i}")
+    ws = await open_ws(server.ws_url, bob)
+    await ws.send(json.dumps({"op": "sync", "cur_max_msg_id": "0"}))
+    replayed = await collect_entries(ws, 7)
+    for i in range(3):
+        await asyncio.to_thread(send, client, alice, bob.user_id, f"new{i}")
+    live = await collect_entries(ws, 3)
+    bodies = [e["body"] for e in replayed + live]
+    assert bodies == [f"old{i}" for i in range(7)] + [f"new{i}" for i in range(3)]
+    assert await silent_for(ws, 0.3)
+    await ws.close()
+
+
+async def test_send_frame_answers_sent_and_is_idempotent(
+    server: MessengerProcess, client: httpx.Client
+) -> None:
+    alice, bob = new_account(client), new_account(client)
+    ws = await open_ws(server.ws_url, alice)
+    frame = {"op": "send", "to_user": bob.user_id, "body": "via ws", "client_msg_id": "c1",
+             "ref": "r1"}
+    await ws.send(json.dumps(frame))
+    sent = await next_frame(ws, "sent")
+    assert sent["ref"] == "r1" and sent["client_msg_id"] == "c1"
+    await ws.send(json.dumps({**frame, "ref": "r2"}))
+    again = await next_frame(ws, "sent")
+    assert again["msg_id"] == sent["msg_id"] and again["ref"] == "r2"
+    entries, _ = await asyncio.to_thread(sync_all, client, bob)
+    assert [e["body"] for e in entries] == ["via ws"]
+    await ws.send(json.dumps({**frame, "body": "", "client_msg_id": "c2", "ref": "r3"}))
+    error = await next_frame(ws, "error")
+    assert error["code"] == "invalid_request" and error["ref"] == "r3"
+    await ws.close()
+
+
+async def test_bad_frames_get_error_frames_and_the_socket_stays(
+    server: MessengerProcess, client: httpx.Client
+) -> None:
+    alice = new_account(client)
+    ws = await open_ws(server.ws_url, alice)
+    cases = [
+        ("{not json", "invalid_json"),
+        ("[1,2]", "invalid_frame"),
+        (json.dumps({"no": "op"}), "invalid_frame"),
+        (json.dumps({"op": "fly", "ref": "x"}), "unknown_op"),
+        (json.dumps({"op": "sync", "cur_max_msg_id": "abc"}), "invalid_request"),
+        (json.dumps({"op": "sync"}), "invalid_frame"),
+    ]
+    for text, code in cases:
+        await ws.send(text)
+        assert (await next_frame(ws, "error"))["code"] == code, text
+    await ws.send(b"\x00binary")
+    assert (await next_frame(ws, "error"))["code"] == "invalid_frame"
+    await ws.send(json.dumps({"op": "ping", "ref": "p"}))
+    assert await next_frame(ws) == {"op": "pong", "ref": "p"}
+    await ws.close()
+
+
+async def test_silent_client_is_disconnected_after_three_intervals(
+    server: MessengerProcess, client: httpx.Client
+) -> None:
+    alice = new_account(client)
+    ws = await open_ws(server.ws_url, alice)  # server heartbeat interval is 1 s in tests
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(ConnectionClosed):
+        while True:
+            await asyncio.wait_for(ws.recv(), 10)
+    elapsed = asyncio.get_running_loop().time() - started
+    assert 2.5 <= elapsed <= 6, elapsed
+    assert ws.close_code == 4000
+
+
+async def test_pings_keep_a_client_alive(server: MessengerProcess, client: httpx.Client) -> None:
+    alice = new_account(client)
+    ws = await open_ws(server.ws_url, alice)
+    for _ in range(8):  # 4 s > 3 intervals
+        await ws.send(json.dumps({"op": "ping"}))
+        await next_frame(ws, "pong")
+        await asyncio.sleep(0.5)
+    await ws.close()
+
+
+async def test_logout_closes_the_devices_sockets_with_4001(
+    server: MessengerProcess, client: httpx.Client
+) -> None:
+    phone = new_account(client)
+    laptop = login(client, phone.username)
+    ws = await open_ws(server.ws_url, laptop)
+    r = await asyncio.to_thread(
+        client.delete, f"/v1/devices/{laptop.device_id}", headers=phone.headers
+    )
+    assert r.status_code == 204
+    assert (await next_frame(ws, "error"))["code"] == "unauthorized"
+    with pytest.raises(ConnectionClosed):
+        await asyncio.wait_for(ws.recv(), 5)
+    assert ws.close_code == 4001
+
+
+async def test_a_stalled_reader_does_not_slow_others(tmp_path: Path) -> None:
+    # The queue-full disconnect itself is tested in tests/gateway/test_connection.py: kernel and
+    # transport buffers on loopback absorb many megabytes before a server queue could fill.
+    with messenger(tmp_path, {"MESSENGER_WS_QUEUE_SIZE": "64"}) as server, \
+            server.client() as client:
+        alice, bob = new_account(client), new_account(client)
+        bob_fast = login(client, bob.username)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        stalled = await connect(server.ws_url, sock=sock, additional_headers=bob.headers,
+                                max_queue=1)
+        fast = await open_ws(server.ws_url, bob_fast)
+        sender = await open_ws(server.ws_url, alice)
+        n = 400
+        started = asyncio.get_running_loop().time()
+        for i in range(n):
+            await sender.send(json.dumps({"op": "send", "to_user": bob.user_id,
+                                          "body": "y" * 16000, "client_msg_id": f"k{i}"}))
+        got = await collect_entries(fast, n, timeout=30)
+        assert [int(e["id"]) for e in got] == sorted(int(e["id"]) for e in got)
+        assert len({e["id"] for e in got}) == n
+        assert asyncio.get_running_loop().time() - started < 30
+        for ws in (stalled, fast, sender):
+            await ws.close()
