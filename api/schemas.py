@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict
 
 from inbox.conversations import parse_id
 from inbox.errors import InvalidInput
@@ -55,3 +55,7 @@ class SendIn(Body):
 
 class AckIn(Body):
     cur_max_msg_id: Id
+
+
+class MuteIn(Body):
+    until: AwareDatetime | None = None

@@ -6,10 +6,13 @@ knows which stores are in use.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
+from api.push_setup import build_senders
 from api.settings import Settings
 from gateway.bus import LiveBus, LocalLiveBus
 from gateway.endpoint import Gateway, GatewayConfig
@@ -21,11 +24,19 @@ from idgen.lease_file import FileWorkerLease
 from idgen.snowflake import SnowflakeGenerator
 from inbox.accounts import AccountService
 from inbox.accounts_sqlite import SqliteAccountStore
+from inbox.models import AppendBatch
+from inbox.mutes_sqlite import SqliteMuteStore
 from inbox.security import TokenIssuer
 from inbox.service import MessageService
 from inbox.sqlite_db import SqliteDatabase
-from inbox.store import AccountStore, InboxStore
+from inbox.store import AccountStore, InboxStore, MuteStore
 from inbox.store_sqlite import SqliteInboxStore
+from push.metrics import PushMetrics
+from push.planner import PushPlanner
+from push.queue import PushQueue
+from push.queue_sqlite import SqliteQueue
+from push.retry import RetryPolicy
+from push.worker import PushWorker
 from sync.service import SyncService
 
 log = logging.getLogger(__name__)
@@ -45,6 +56,9 @@ class Services:
     bus: LiveBus
     gateway: Gateway
     ids: SnowflakeGenerator
+    mutes: MuteStore
+    push_queue: PushQueue
+    push_metrics: PushMetrics
     checks: dict[str, object] = field(default_factory=dict)
 
 
@@ -65,18 +79,54 @@ async def open_services(settings: Settings, stack: AsyncExitStack, clock: Clock 
     bus: LiveBus = LocalLiveBus()
     await bus.start()
     stack.push_async_callback(bus.close)
-    return wire_services(settings, clock, ids, inbox, accounts, bus)
+    queue = SqliteQueue(data_dir / "push.db", clock)
+    stack.push_async_callback(queue.close)
+    services = wire_services(
+        settings, clock, ids, inbox, accounts, bus, SqliteMuteStore(db), queue
+    )
+    if settings.push_workers > 0:
+        await start_push_workers(services, stack)
+    return services
 
 
 def wire_services(settings: Settings, clock: Clock, ids: SnowflakeGenerator, inbox: InboxStore,
-                  accounts: AccountStore, bus: LiveBus) -> Services:
+                  accounts: AccountStore, bus: LiveBus, mutes: MuteStore, queue: PushQueue
+                  ) -> Services:
     """Build the services over opened adapters (shared by every backend)."""
     tokens = TokenIssuer(settings.resolve_jwt_secret(), settings.token_ttl_s)
     auth = AccountService(accounts, tokens, ids.next_id, clock)
-    messages = MessageService(inbox, accounts, ids.next_id, clock, [LivePublisher(bus)])
+
+    async def push_title(batch: AppendBatch) -> str:
+        sender = await accounts.get_user(batch.draft.sender_id)
+        return sender.display_name if sender else "New message"
+
+    planner = PushPlanner(accounts, inbox, mutes, bus, queue, clock, push_title,
+                          settings.push_preview)
+    messages = MessageService(inbox, accounts, ids.next_id, clock, [LivePublisher(bus), planner])
     sync = SyncService(inbox, accounts)
     hub = Hub(bus)
     config = GatewayConfig(settings.heartbeat_interval_ms, settings.ws_queue_size)
     gateway = Gateway(config, auth, accounts, inbox, hub, FrameHandlers(messages, sync), clock)
     return Services(settings, clock, inbox, accounts, auth, messages, sync, bus, gateway, ids,
-                    {"inbox": inbox})
+                    mutes, queue, PushMetrics(), {"inbox": inbox})
+
+
+async def start_push_workers(services: Services, stack: AsyncExitStack) -> None:
+    """Run ``settings.push_workers`` push workers in this process until the stack closes."""
+    senders = build_senders(services.settings)
+    for sender in senders.values():
+        stack.push_async_callback(sender.aclose)
+    for n in range(services.settings.push_workers):
+        worker = PushWorker(
+            services.push_queue, senders, services.accounts, RetryPolicy(),
+            services.push_metrics, services.clock, f"{services.settings.node_name}/{n}",
+        )
+        task = asyncio.create_task(worker.run(), name=f"push-worker-{n}")
+
+        async def stop(worker: PushWorker = worker, task: asyncio.Task[None] = task) -> None:
+            worker.stop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        stack.push_async_callback(stop)

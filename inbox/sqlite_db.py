@@ -45,6 +45,9 @@ CREATE TABLE IF NOT EXISTS sends (
     sender_id INTEGER NOT NULL, client_msg_id TEXT NOT NULL, msg_id INTEGER NOT NULL,
     id INTEGER NOT NULL, conversation_id TEXT NOT NULL, created_at_ms INTEGER NOT NULL,
     PRIMARY KEY (sender_id, client_msg_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mutes (
+    user_id INTEGER NOT NULL, conversation_id TEXT NOT NULL, until_ms INTEGER,
+    PRIMARY KEY (user_id, conversation_id)) WITHOUT ROWID;
 """
 
 

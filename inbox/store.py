@@ -105,3 +105,15 @@ class AccountStore(Protocol):
         """Remove the device's push token; with ``token``, only if it is still that token
         (compare-and-clear, so a token re-registered after a failure stays). True if removed."""
         ...
+
+
+class MuteStore(Protocol):
+    """Per-user conversation mutes (no pushes while muted)."""
+
+    async def set_mute(self, user_id: int, conversation_id: str, until_ms: int | None) -> None:
+        """Mute until ``until_ms`` (None: forever); a time in the past unmutes."""
+        ...
+
+    async def muted(self, user_id: int, conversation_id: str, now_ms: int) -> bool:
+        """Whether the conversation is muted for the user at ``now_ms``."""
+        ...

@@ -41,4 +41,4 @@ async def metrics(services: ServicesDep) -> str:
         "# TYPE messenger_ws_connections gauge",
         f"messenger_ws_connections {services.gateway.hub.count()}",
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + services.push_metrics.render_prometheus()

@@ -1,0 +1,79 @@
+"""Turns durable ``message`` entries into push jobs for devices without a live connection.
+
+An ``AppendListener``: it runs after the append is durable and before the send is answered,
+so an acknowledged message has its push jobs queued (they survive a crash in the queue).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from gateway.bus import LiveBus
+from idgen.clock import Clock
+from inbox.models import AppendBatch, Appended, EntryKind
+from inbox.store import AccountStore, InboxStore, MuteStore
+from push.decision import plan_pushes
+from push.job import PushJob
+from push.queue import PushQueue
+
+BADGE_SCAN = 999
+
+Title = Callable[[AppendBatch], Awaitable[str]]
+
+
+def count_unread(entries_sender_ids: list[int], user_id: int) -> int:
+    """Unread messages among entries after the user's cursor: those not sent by the user."""
+    return sum(1 for sender in entries_sender_ids if sender != user_id)
+
+
+class PushPlanner:
+    """Queues one push job per offline device with a token, per recipient of a message."""
+
+    def __init__(
+        self,
+        accounts: AccountStore,
+        inbox: InboxStore,
+        mutes: MuteStore,
+        bus: LiveBus,
+        queue: PushQueue,
+        clock: Clock,
+        title: Title,
+        preview: bool,
+    ) -> None:
+        self._accounts = accounts
+        self._inbox = inbox
+        self._mutes = mutes
+        self._bus = bus
+        self._queue = queue
+        self._clock = clock
+        self._title = title
+        self._preview = preview
+
+    async def on_appended(self, batch: AppendBatch, appended: Appended) -> None:
+        draft = batch.draft
+        if draft.kind is not EntryKind.MESSAGE:
+            return
+        jobs: list[PushJob] = []
+        for user_id, entry_id in appended.positions.items():
+            if user_id == draft.sender_id:
+                continue
+            devices = [d for d in await self._accounts.list_devices(user_id) if d.push]
+            if not devices:
+                continue
+            jobs += plan_pushes(
+                draft, user_id, entry_id, devices,
+                online_device_ids=await self._bus.online_devices(user_id),
+                muted=await self._mutes.muted(user_id, draft.conversation_id,
+                                              self._clock.now_ms()),
+                title=await self._title(batch),
+                badge=await self._badge(user_id, min(d.cur_max_msg_id for d in devices)),
+                preview=self._preview,
+            )
+        if jobs:
+            await self._queue.enqueue(jobs)
+
+    async def _badge(self, user_id: int, cursor: int) -> int:
+        """Messages from others after the least advanced pushable device's cursor."""
+        page = await self._inbox.read(user_id, cursor, BADGE_SCAN)
+        senders = [e.draft.sender_id for e in page.entries if e.kind is EntryKind.MESSAGE]
+        return count_unread(senders, user_id)
