@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import signal
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 
 import uvicorn
 
 from api.app import create_app
 from api.settings import Settings
+from api.wiring import open_push_workers
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,6 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", help="embedded data directory (MESSENGER_DATA_DIR)")
     serve.add_argument("--log-level", default="info")
     commands.add_parser("migrate", help="create the Cassandra keyspace and tables")
+    worker = commands.add_parser("push-worker", help="run push workers only (no HTTP server)")
+    worker.add_argument("--data-dir", help="embedded data directory (MESSENGER_DATA_DIR)")
     return parser
 
 
@@ -45,6 +51,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     elif args.command == "migrate":
         _migrate(settings)
+    elif args.command == "push-worker":
+        logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        asyncio.run(_push_worker(settings))
+
+
+async def _push_worker(settings: Settings) -> None:
+    """Run ``MESSENGER_PUSH_WORKERS`` (at least one) push workers until SIGTERM or SIGINT.
+
+    Serve with ``MESSENGER_PUSH_WORKERS=0`` to scale pushing separately from the API nodes.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with AsyncExitStack() as stack:
+        await open_push_workers(settings, stack)
+        await stop.wait()
 
 
 def _migrate(settings: Settings) -> None:

@@ -85,8 +85,21 @@ async def open_services(settings: Settings, stack: AsyncExitStack, clock: Clock 
         settings, clock, ids, inbox, accounts, bus, SqliteMuteStore(db), queue
     )
     if settings.push_workers > 0:
-        await start_push_workers(services, stack)
+        start_push_workers(settings, queue, accounts, services.push_metrics, clock, stack)
     return services
+
+
+async def open_push_workers(settings: Settings, stack: AsyncExitStack,
+                            clock: Clock = SYSTEM_CLOCK) -> None:
+    """``messenger push-worker``: only the account store, the job queue and the workers."""
+    db = SqliteDatabase(settings.data_dir / "messenger.db")
+    await db.open()
+    stack.push_async_callback(db.close)
+    queue = SqliteQueue(settings.data_dir / "push.db", clock)
+    stack.push_async_callback(queue.close)
+    workers = max(1, settings.push_workers)
+    start_push_workers(settings.model_copy(update={"push_workers": workers}), queue,
+                       SqliteAccountStore(db), PushMetrics(), clock, stack)
 
 
 def wire_services(settings: Settings, clock: Clock, ids: SnowflakeGenerator, inbox: InboxStore,
@@ -111,16 +124,15 @@ def wire_services(settings: Settings, clock: Clock, ids: SnowflakeGenerator, inb
                     mutes, queue, PushMetrics(), {"inbox": inbox})
 
 
-async def start_push_workers(services: Services, stack: AsyncExitStack) -> None:
+def start_push_workers(settings: Settings, queue: PushQueue, accounts: AccountStore,
+                       metrics: PushMetrics, clock: Clock, stack: AsyncExitStack) -> None:
     """Run ``settings.push_workers`` push workers in this process until the stack closes."""
-    senders = build_senders(services.settings)
+    senders = build_senders(settings)
     for sender in senders.values():
         stack.push_async_callback(sender.aclose)
-    for n in range(services.settings.push_workers):
-        worker = PushWorker(
-            services.push_queue, senders, services.accounts, RetryPolicy(),
-            services.push_metrics, services.clock, f"{services.settings.node_name}/{n}",
-        )
+    for n in range(settings.push_workers):
+        worker = PushWorker(queue, senders, accounts, RetryPolicy(), metrics, clock,
+                            f"{settings.node_name}/{n}")
         task = asyncio.create_task(worker.run(), name=f"push-worker-{n}")
 
         async def stop(worker: PushWorker = worker, task: asyncio.Task[None] = task) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -112,6 +113,7 @@ class CqlSession:
         local_dc: str | None = None,
         request_timeout: float = 5.0,
         migrate: bool = True,
+        protocol_version: int = 5,
     ) -> CqlSession:
         """Connect to ``hosts`` (``host`` or ``host:port``), create the schema when
         ``migrate``, prepare ``statements`` (name -> CQL); blocking work runs in a thread."""
@@ -130,13 +132,16 @@ class CqlSession:
                 execution_profiles={EXEC_PROFILE_DEFAULT: profile},
                 connect_timeout=request_timeout,
                 control_connection_timeout=request_timeout,
+                protocol_version=protocol_version,
             )
             try:
                 session = cluster.connect()
                 if migrate:
                     create_schema(session, keyspace, replication)
-                session.set_keyspace(keyspace)
-                prepared = {name: session.prepare(cql) for name, cql in statements.items()}
+                prepared = {
+                    name: session.prepare(_qualify(cql, keyspace))
+                    for name, cql in statements.items()
+                }
             except BaseException:
                 cluster.shutdown()
                 raise
@@ -182,6 +187,14 @@ class CqlSession:
     async def close(self) -> None:
         """Shut the driver's cluster down (in a thread: it joins the driver's threads)."""
         await asyncio.to_thread(self._cluster.shutdown)
+
+
+_TABLE_REF = re.compile(r"\b(FROM|INTO|UPDATE)\s+([a-z_]+)\b")
+
+
+def _qualify(cql: str, keyspace: str) -> str:
+    """Prefix table names with the keyspace (no ``USE``: Cassandra 5 warns about it)."""
+    return _TABLE_REF.sub(lambda m: f"{m.group(1)} {keyspace}.{m.group(2)}", cql)
 
 
 def _contact_point(host: str) -> str | tuple[str, int]:

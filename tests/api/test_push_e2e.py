@@ -7,6 +7,8 @@ the sender's own devices and muted conversations get none.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -106,3 +108,34 @@ async def test_unregistered_token_is_removed(push_server: MessengerProcess, fcm:
         metrics = (await _call(client.get, "/metrics")).text
     assert devices[0]["push"] is None
     assert 'messenger_push_dropped_tokens_total{provider="fcm"} 1' in metrics
+
+
+async def test_jobs_wait_in_the_durable_queue_for_a_separate_push_worker(
+    fcm: FakeFcm, tmp_path: Path
+) -> None:
+    credentials = fcm.write_service_account(tmp_path / "service-account.json")
+    env = {"MESSENGER_FCM_CREDENTIALS": str(credentials), "MESSENGER_FCM_ENDPOINT": fcm.base_url}
+    server = MessengerProcess(tmp_path / "data", {**env, "MESSENGER_PUSH_WORKERS": "0"})
+    await asyncio.to_thread(server.start)
+    try:
+        with server.client() as client:
+            alice, bob = await _call(new_account, client), await _call(new_account, client)
+            await _register(client, bob, "bob-token")
+            await _call(send, client, alice, bob.user_id, "queued")
+            assert await _pushes_to(fcm, "bob-token", 1.0) == []  # no worker in the API node
+        worker = subprocess.Popen(  # noqa: ASYNC220 (a short-lived spawn)
+            [sys.executable, "-m", "api.cli", "push-worker"],
+            env={**server.env, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            for _ in range(100):
+                if fcm.requests:
+                    break
+                await asyncio.sleep(0.1)
+            pushes = await _pushes_to(fcm, "bob-token", 0.5)
+            assert [p["notification"]["body"] for p in pushes] == ["queued"]
+        finally:
+            worker.terminate()
+            worker.wait(10)
+    finally:
+        await asyncio.to_thread(server.stop)
