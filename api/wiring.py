@@ -12,6 +12,8 @@ import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
+from redis.asyncio import Redis
+
 from api.push_setup import build_senders
 from api.settings import Settings
 from gateway.bus import LiveBus, LocalLiveBus
@@ -34,6 +36,7 @@ from inbox.store_sqlite import SqliteInboxStore
 from push.metrics import PushMetrics
 from push.planner import PushPlanner
 from push.queue import PushQueue
+from push.queue_redis import RedisQueue
 from push.queue_sqlite import SqliteQueue
 from push.retry import RetryPolicy
 from push.worker import PushWorker
@@ -79,8 +82,7 @@ async def open_services(settings: Settings, stack: AsyncExitStack, clock: Clock 
     bus: LiveBus = LocalLiveBus()
     await bus.start()
     stack.push_async_callback(bus.close)
-    queue = SqliteQueue(data_dir / "push.db", clock)
-    stack.push_async_callback(queue.close)
+    queue = await open_push_queue(settings, stack, clock)
     services = wire_services(
         settings, clock, ids, inbox, accounts, bus, SqliteMuteStore(db), queue
     )
@@ -95,8 +97,7 @@ async def open_push_workers(settings: Settings, stack: AsyncExitStack,
     db = SqliteDatabase(settings.data_dir / "messenger.db")
     await db.open()
     stack.push_async_callback(db.close)
-    queue = SqliteQueue(settings.data_dir / "push.db", clock)
-    stack.push_async_callback(queue.close)
+    queue = await open_push_queue(settings, stack, clock)
     workers = max(1, settings.push_workers)
     start_push_workers(settings.model_copy(update={"push_workers": workers}), queue,
                        SqliteAccountStore(db), PushMetrics(), clock, stack)
@@ -122,6 +123,19 @@ def wire_services(settings: Settings, clock: Clock, ids: SnowflakeGenerator, inb
     gateway = Gateway(config, auth, accounts, inbox, hub, FrameHandlers(messages, sync), clock)
     return Services(settings, clock, inbox, accounts, auth, messages, sync, bus, gateway, ids,
                     mutes, queue, PushMetrics(), {"inbox": inbox})
+
+
+async def open_push_queue(settings: Settings, stack: AsyncExitStack, clock: Clock) -> PushQueue:
+    """The durable push queue: a Redis stream when Redis is configured, else SQLite."""
+    queue: PushQueue
+    if settings.redis_url:
+        client = Redis.from_url(settings.redis_url)
+        stack.push_async_callback(client.aclose)
+        queue = RedisQueue(client, clock)
+    else:
+        queue = SqliteQueue(settings.data_dir / "push.db", clock)
+    stack.push_async_callback(queue.close)
+    return queue
 
 
 def start_push_workers(settings: Settings, queue: PushQueue, accounts: AccountStore,

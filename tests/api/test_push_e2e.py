@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from tests.api.server import Account, MessengerProcess, login, new_account, send
 from tests.api.wsclient import collect_entries, open_ws
@@ -137,5 +138,29 @@ async def test_jobs_wait_in_the_durable_queue_for_a_separate_push_worker(
         finally:
             worker.terminate()
             worker.wait(10)
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+async def test_with_redis_configured_jobs_go_through_the_redis_stream(
+    fcm: FakeFcm, tmp_path: Path, redis_server: Any
+) -> None:
+    credentials = fcm.write_service_account(tmp_path / "service-account.json")
+    stream_db = 7
+    env = {"MESSENGER_FCM_CREDENTIALS": str(credentials), "MESSENGER_FCM_ENDPOINT": fcm.base_url,
+           "MESSENGER_REDIS_URL": f"redis://{redis_server.host}:{redis_server.port}/{stream_db}",
+           "MESSENGER_JWT_SECRET": "s" * 40}
+    server = MessengerProcess(tmp_path / "data", env)
+    await asyncio.to_thread(server.start)
+    try:
+        with server.client() as client:
+            alice, bob = await _call(new_account, client), await _call(new_account, client)
+            await _register(client, bob, "bob-redis-token")
+            await _call(send, client, alice, bob.user_id, "via redis")
+            pushes = await _pushes_to(fcm, "bob-redis-token")
+        assert [p["notification"]["body"] for p in pushes] == ["via redis"]
+        probe = Redis(host=redis_server.host, port=redis_server.port, db=stream_db)
+        assert await probe.exists("push:{jobs}") == 1
+        await probe.aclose()
     finally:
         await asyncio.to_thread(server.stop)
