@@ -6,7 +6,8 @@ Keys carry the hash tag ``{u:<user_id>}`` so everything of one inbox sits in one
   trimmed with ``MAXLEN ~``.
 - ``inbox:meta:{u:ID}``: hash ``head`` (the sequencer: largest position handed out), ``last``
   (position of the latest reserved entry, for ``Appended.previous``), ``floor`` (the stream
-  holds every entry above it), ``recover`` (ms until which readers stay time-safe).
+  holds every entry above it unless some were removed, see ``READ``), ``recover`` (ms
+  until which readers stay time-safe).
 - ``inbox:pending:{u:ID}``: zset of reserved, uncommitted positions, members
   ``<20-digit position>:<deadline ms>`` with score 0, so lexicographic = numeric order.
 
@@ -79,20 +80,14 @@ local fields = {}
 for j = 6, #ARGV do fields[#fields+1] = ARGV[j] end
 local out = {}
 for i = 1, n do
-  local pos = incr(pad(heads[i]))
-  if msg > pos then pos = msg end
+  local head = pad(heads[i])
+  local pos = msg
+  if head >= pos then pos = incr(head) end
   if floor_pos > pos then pos = floor_pos end
   local id = unpad(pos)
-  redis.call('XADD', KEYS[3*i-1], id .. '-0', unpack(fields))
+  redis.call('XADD', KEYS[3*i-1], 'MAXLEN', '~', ARGV[3], id .. '-0', unpack(fields))
   redis.call('HSET', KEYS[3*i-2], 'head', id, 'last', id)
   redis.call('ZADD', KEYS[3*i], 0, pos .. ':' .. deadline)
-  if redis.call('XTRIM', KEYS[3*i-1], 'MAXLEN', '~', ARGV[3]) > 0 then
-    local first = redis.call('XRANGE', KEYS[3*i-1], '-', '+', 'COUNT', 1)
-    if #first > 0 then
-      local fpos = string.sub(first[1][1], 1, -3)
-      redis.call('HSET', KEYS[3*i-2], 'floor', unpad(decr(pad(fpos))))
-    end
-  end
   out[#out+1] = lasts[i] or '0'
   out[#out+1] = id
   out[#out+1] = eras[i] or ''
@@ -135,10 +130,25 @@ return 1
 """
 READ: Final = _LIB + """
 -- KEYS: meta, stream, pending. ARGV: after, count, pending_limit.
+-- The stream holds every entry above the seeded floor, unless entries were removed (trimmed
+-- or fenced): then only those from its first entry on (all of them if it is empty).
 local m = redis.call('HMGET', KEYS[1], 'head', 'floor', 'recover')
+local floor = m[2] or '0'
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[2])
+  local f = {}
+  for j = 1, #info, 2 do f[info[j]] = info[j+1] end
+  if tonumber(f['length']) < tonumber(f['entries-added']) then
+    local bound = pad(string.sub(f['last-generated-id'], 1, -3))
+    if tonumber(f['length']) > 0 then
+      bound = decr(pad(string.sub(f['recorded-first-entry-id'], 1, -3)))
+    end
+    if bound > pad(floor) then floor = unpad(bound) end
+  end
+end
 local pending = redis.call('ZRANGE', KEYS[3], 0, tonumber(ARGV[3]) - 1)
 local entries = redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])
-return {tostring(now_ms()), m[1] or '', m[2] or '0', m[3] or '0', pending, entries}
+return {tostring(now_ms()), m[1] or '', floor, m[3] or '0', pending, entries}
 """
 
 

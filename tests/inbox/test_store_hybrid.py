@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -151,7 +152,7 @@ asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sy
 
 
 async def test_invariant1_concurrent_nodes_and_processes(
-    make_store: StoreFactory, cassandra_server, redis_server, keyspace: str  # type: ignore[no-untyped-def]
+    make_store: StoreFactory, cassandra_server: Any, redis_server: Any, keyspace: str
 ) -> None:
     """Invariant 1: writers on two in-process nodes and one OS process, with skewed clocks,
     while a reader pages with limit 3: every entry exactly once, in order."""
@@ -230,7 +231,7 @@ async def test_trimmed_stream_falls_back_to_cassandra(make_store: StoreFactory) 
 
 
 async def test_redis_restart_empty_keeps_acked_entries(
-    make_store: StoreFactory, fresh_redis_server  # type: ignore[no-untyped-def]
+    make_store: StoreFactory, fresh_redis_server: Any
 ) -> None:
     """Invariant 2 and 1 across a Redis data loss: all acked entries sync once, in order, and
     new positions are above the old ones."""
@@ -249,7 +250,7 @@ async def test_redis_restart_empty_keeps_acked_entries(
 
 
 async def test_redis_down_reads_from_cassandra_and_sends_fail(
-    make_store: StoreFactory, fresh_redis_server  # type: ignore[no-untyped-def]
+    make_store: StoreFactory, fresh_redis_server: Any
 ) -> None:
     store = await make_store(fresh_redis_server.url)
     gen = SnowflakeGenerator(6)
@@ -267,7 +268,7 @@ async def test_redis_down_reads_from_cassandra_and_sends_fail(
 
 
 async def test_cassandra_down_fails_cleanly_without_gap(
-    make_store: StoreFactory, own_cassandra_server, fresh_redis_server  # type: ignore[no-untyped-def]
+    make_store: StoreFactory, own_cassandra_server: Any, fresh_redis_server: Any
 ) -> None:
     """Cassandra stopped: sends are 503; once it is back, nothing half-written shows up."""
     ks = unique_keyspace("outage")
