@@ -11,6 +11,7 @@ import contextlib
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from redis.asyncio import Redis
 
@@ -45,6 +46,12 @@ from sync.service import SyncService
 log = logging.getLogger(__name__)
 
 
+class Pingable(Protocol):
+    """A store readiness can probe."""
+
+    async def ping(self) -> None: ...
+
+
 @dataclass
 class Services:
     """Everything the routes and the gateway use, built once per process."""
@@ -62,7 +69,7 @@ class Services:
     mutes: MuteStore
     push_queue: PushQueue
     push_metrics: PushMetrics
-    checks: dict[str, object] = field(default_factory=dict)
+    checks: dict[str, Pingable] = field(default_factory=dict)
 
 
 async def open_services(settings: Settings, stack: AsyncExitStack, clock: Clock = SYSTEM_CLOCK

@@ -54,18 +54,21 @@ class PushPlanner:
         if draft.kind is not EntryKind.MESSAGE:
             return
         jobs: list[PushJob] = []
+        title: str | None = None  # looked up once per message, only if someone needs a push
         for user_id, entry_id in appended.positions.items():
             if user_id == draft.sender_id:
                 continue
             devices = [d for d in await self._accounts.list_devices(user_id) if d.push]
             if not devices:
                 continue
+            if title is None:
+                title = await self._title(batch)
             jobs += plan_pushes(
                 draft, user_id, entry_id, devices,
                 online_device_ids=await self._bus.online_devices(user_id),
                 muted=await self._mutes.muted(user_id, draft.conversation_id,
                                               self._clock.now_ms()),
-                title=await self._title(batch),
+                title=title,
                 badge=await self._badge(user_id, min(d.cur_max_msg_id for d in devices)),
                 preview=self._preview,
             )
