@@ -71,10 +71,19 @@ async def _push_worker(settings: Settings) -> None:
 
 
 def _migrate(settings: Settings) -> None:
-    if not settings.cassandra_hosts:
+    """Create the Cassandra keyspace and every missing table (serve does it on start-up too)."""
+    if settings.backend == "embedded":
         print("embedded store: its schema is created on start-up; nothing to migrate")
         return
-    raise SystemExit("migrate: the Cassandra store is not configured in this build")
+    from inbox.store_cassandra import CqlSession
+
+    async def run() -> None:
+        cql = await CqlSession.connect(settings.cassandra_host_list(), settings.cassandra_keyspace,
+                                       statements={}, replication=settings.replication())
+        await cql.close()
+
+    asyncio.run(run())
+    print(f"keyspace {settings.cassandra_keyspace!r}: schema up to date")
 
 
 if __name__ == "__main__":

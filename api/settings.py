@@ -33,8 +33,9 @@ class Settings(BaseSettings):
     heartbeat_interval_ms: int = 30_000
     ws_queue_size: int = 256
     max_request_bytes: int = 64 * 1024
-    send_rate_per_s: float = 20.0
-    send_burst: int = 200
+    send_rate_per_s: float = Field(default=20.0, gt=0, allow_inf_nan=False)
+    send_burst: int = Field(default=200, ge=1)
+    typing_interval_s: float = Field(default=2.0, gt=0, allow_inf_nan=False)
     fcm_credentials: Path | None = None
     fcm_endpoint: str | None = None
     apns_key_file: Path | None = None
@@ -51,6 +52,25 @@ class Settings(BaseSettings):
     def backend(self) -> Backend:
         """Production when Cassandra is configured; Redis alone adds the live bus and queue."""
         return "production" if self.cassandra_hosts else "embedded"
+
+    def cassandra_host_list(self) -> list[str]:
+        """Contact points from ``MESSENGER_CASSANDRA_HOSTS`` (``host`` or ``host:port``)."""
+        return [h.strip() for h in (self.cassandra_hosts or "").split(",") if h.strip()]
+
+    def replication(self) -> dict[str, str | int]:
+        """The keyspace replication map from ``cassandra_replication``.
+
+        ``SimpleStrategy:1`` -> ``{class: SimpleStrategy, replication_factor: 1}``;
+        ``NetworkTopologyStrategy:dc1=3,dc2=3`` -> ``{class: ..., dc1: 3, dc2: 3}``.
+        """
+        strategy, _, options = self.cassandra_replication.partition(":")
+        if strategy == "SimpleStrategy":
+            return {"class": strategy, "replication_factor": int(options or "1")}
+        if strategy == "NetworkTopologyStrategy" and options:
+            pairs = (item.split("=", 1) for item in options.split(","))
+            return {"class": strategy, **{dc.strip(): int(rf) for dc, rf in pairs}}
+        raise ValueError(f"MESSENGER_CASSANDRA_REPLICATION not understood: "
+                         f"{self.cassandra_replication!r}")
 
     @property
     def node_name(self) -> str:

@@ -81,6 +81,26 @@ TABLES: Final = (
     """CREATE TABLE IF NOT EXISTS devices_by_push_token (
         push_token text PRIMARY KEY, device_id bigint
     )""",
+    """CREATE TABLE IF NOT EXISTS groups (
+        group_id bigint PRIMARY KEY, name text, owner_id bigint,
+        member_ids frozen<list<bigint>>, created_at_ms bigint, version bigint
+    )""",
+    """CREATE TABLE IF NOT EXISTS groups_by_user (
+        user_id bigint, group_id bigint, PRIMARY KEY ((user_id), group_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS mutes (
+        user_id bigint, conversation_id text, until_ms bigint,
+        PRIMARY KEY ((user_id), conversation_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS user_conversations (
+        user_id bigint, conversation_id text,
+        last_msg_id bigint, read_up_to bigint, joined_msg_id bigint,
+        PRIMARY KEY ((user_id), conversation_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS hidden_messages (
+        user_id bigint, conversation_id text, msg_id bigint,
+        PRIMARY KEY ((user_id, conversation_id), msg_id)
+    )""",
 )
 
 

@@ -111,8 +111,9 @@ def test_invariant_3_concurrent_retries_create_one_message(
         assert [e["body"] for e in entries] == ["exactly once"]
 
 
-def test_restart_keeps_every_message_and_cursor(tmp_path: Path) -> None:
-    with messenger(tmp_path) as server:
+def test_restart_keeps_every_message_and_cursor(tmp_path: Path, backend_env: dict[str, str]
+                                                ) -> None:
+    with messenger(tmp_path, backend_env) as server:
         with server.client() as c:
             alice, bob = new_account(c), new_account(c)
             receipts = [send(c, alice, bob.user_id, f"m{i}", f"key{i}").json() for i in range(20)]

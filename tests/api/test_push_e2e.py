@@ -17,9 +17,12 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from tests.api.backends import with_redis_db
 from tests.api.server import Account, MessengerProcess, login, new_account, send
 from tests.api.wsclient import collect_entries, open_ws
 from tests.push.fake_fcm import FakeFcm, FcmReply, google_error
+
+PUSH_REDIS_DB = 4
 
 
 @pytest.fixture
@@ -31,9 +34,11 @@ async def fcm() -> AsyncIterator[FakeFcm]:
 
 
 @pytest.fixture
-async def push_server(fcm: FakeFcm, tmp_path: Path) -> AsyncIterator[MessengerProcess]:
+async def push_server(fcm: FakeFcm, tmp_path: Path, backend_env: dict[str, str]
+                      ) -> AsyncIterator[MessengerProcess]:
     credentials = fcm.write_service_account(tmp_path / "service-account.json")
-    env = {"MESSENGER_FCM_CREDENTIALS": str(credentials), "MESSENGER_FCM_ENDPOINT": fcm.base_url}
+    env = {"MESSENGER_FCM_CREDENTIALS": str(credentials), "MESSENGER_FCM_ENDPOINT": fcm.base_url,
+           **with_redis_db(backend_env, PUSH_REDIS_DB)}
     server = MessengerProcess(tmp_path / "data", env)
     await asyncio.to_thread(server.start)
     yield server
@@ -112,10 +117,11 @@ async def test_unregistered_token_is_removed(push_server: MessengerProcess, fcm:
 
 
 async def test_jobs_wait_in_the_durable_queue_for_a_separate_push_worker(
-    fcm: FakeFcm, tmp_path: Path
+    fcm: FakeFcm, tmp_path: Path, backend_env: dict[str, str]
 ) -> None:
     credentials = fcm.write_service_account(tmp_path / "service-account.json")
-    env = {"MESSENGER_FCM_CREDENTIALS": str(credentials), "MESSENGER_FCM_ENDPOINT": fcm.base_url}
+    env = {"MESSENGER_FCM_CREDENTIALS": str(credentials), "MESSENGER_FCM_ENDPOINT": fcm.base_url,
+           **with_redis_db(backend_env, PUSH_REDIS_DB)}
     server = MessengerProcess(tmp_path / "data", {**env, "MESSENGER_PUSH_WORKERS": "0"})
     await asyncio.to_thread(server.start)
     try:

@@ -142,10 +142,11 @@ async def test_logout_closes_the_devices_sockets_with_4001(
     assert ws.close_code == 4001
 
 
-async def test_a_stalled_reader_does_not_slow_others(tmp_path: Path) -> None:
+async def test_a_stalled_reader_does_not_slow_others(tmp_path: Path,
+                                                     backend_env: dict[str, str]) -> None:
     # The queue-full disconnect itself is tested in tests/gateway/test_connection.py: kernel and
     # transport buffers on loopback absorb many megabytes before a server queue could fill.
-    with messenger(tmp_path, {"MESSENGER_WS_QUEUE_SIZE": "64"}) as server, \
+    with messenger(tmp_path, {"MESSENGER_WS_QUEUE_SIZE": "64", **backend_env}) as server, \
             server.client() as client:
         alice, bob = new_account(client), new_account(client)
         bob_fast = login(client, bob.username)
