@@ -16,7 +16,9 @@ from inbox.errors import DomainError, RateLimited
 
 log = logging.getLogger(__name__)
 
-HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+# FastAPI raises 400 only for a body it could not decode (invalid UTF-8, nesting too deep).
+HTTP_CODES = {400: "invalid_json", 404: "not_found", 405: "method_not_allowed",
+              413: "request_too_large"}
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None
@@ -40,7 +42,7 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)  # noqa: S101 (registered for DomainError)
     headers = None
     if isinstance(exc, RateLimited):
-        headers = {"Retry-After": str(max(1, round(exc.retry_after_s + 0.5)))}
+        headers = {"Retry-After": str(exc.retry_after)}
     return error_response(exc.status, exc.code, exc.message, headers)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from inbox.conversations import parse_id
 from inbox.errors import InvalidInput
@@ -24,6 +24,18 @@ Id = Annotated[int, BeforeValidator(_id)]
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _utf8_text(cls, value: Any) -> Any:
+        # JSON's "\ud800" escape decodes to a lone surrogate, which no store can encode: refuse
+        # it here (422) instead of failing later (500).
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+        return value
 
 
 class SignupIn(Body):
@@ -59,3 +71,16 @@ class AckIn(Body):
 
 class MuteIn(Body):
     until: AwareDatetime | None = None
+
+
+class GroupIn(Body):
+    name: str
+    member_ids: list[Id] = Field(default_factory=list)
+
+
+class GroupMembersIn(Body):
+    user_ids: list[Id]
+
+
+class ReadIn(Body):
+    up_to_msg_id: Id

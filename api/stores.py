@@ -9,8 +9,6 @@ closed by the ``AsyncExitStack`` it was opened on.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -18,18 +16,25 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError
+from redis.retry import Retry
 
 from api.settings import Settings
 from gateway.bus import LiveBus, LocalLiveBus
 from idgen.clock import Clock
+from idgen.lease import LeaseLostError
 from idgen.lease_file import FileWorkerLease
+from idgen.leased import LeasedSnowflake
 from idgen.snowflake import SnowflakeGenerator
 from inbox.accounts_sqlite import SqliteAccountStore
+from inbox.conversations_sqlite import SqliteConversationStore
 from inbox.errors import Unavailable
 from inbox.groups_sqlite import SqliteGroupStore
 from inbox.mutes_sqlite import SqliteMuteStore
+from inbox.ratelimit import MemoryRateLimiter, RateLimiter
 from inbox.sqlite_db import SqliteDatabase
-from inbox.store import AccountStore, GroupStore, InboxStore, MuteStore
+from inbox.store import AccountStore, ConversationStore, GroupStore, InboxStore, MuteStore
 from inbox.store_sqlite import SqliteInboxStore
 
 log = logging.getLogger(__name__)
@@ -51,6 +56,8 @@ class Stores:
     groups: GroupStore
     bus: LiveBus
     next_id: Callable[[], int]
+    ratelimiter: RateLimiter
+    conversations: ConversationStore
     checks: dict[str, Pingable] = field(default_factory=dict)
 
 
@@ -83,6 +90,8 @@ async def open_embedded_stores(settings: Settings, stack: AsyncExitStack, clock:
         groups=SqliteGroupStore(db),
         bus=bus,
         next_id=SnowflakeGenerator(worker_id, clock).next_id,
+        ratelimiter=open_rate_limiter(settings, stack, clock),
+        conversations=SqliteConversationStore(db),
         checks={"inbox": inbox},
     )
 
@@ -93,9 +102,14 @@ async def open_production_stores(settings: Settings, stack: AsyncExitStack, cloc
     # Imported here so that the embedded default never loads the Cassandra driver.
     from gateway.bus_redis import RedisLiveBus
     from inbox.accounts_cassandra import ACCOUNT_STATEMENTS, CassandraAccountStore
+    from inbox.conversations_cassandra import (
+        CONVERSATION_STATEMENTS,
+        CassandraConversationStore,
+    )
     from inbox.groups_cassandra import GROUP_STATEMENTS, CassandraGroupStore
     from inbox.log_redis import RedisInboxLog
     from inbox.mutes_cassandra import MUTE_STATEMENTS, CassandraMuteStore
+    from inbox.ratelimit_redis import RedisRateLimiter
     from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox, CqlSession
     from inbox.store_hybrid import HybridInboxStore
 
@@ -108,7 +122,7 @@ async def open_production_stores(settings: Settings, stack: AsyncExitStack, cloc
         settings.cassandra_host_list(),
         settings.cassandra_keyspace,
         statements={**INBOX_STATEMENTS, **ACCOUNT_STATEMENTS, **MUTE_STATEMENTS,
-                    **GROUP_STATEMENTS},
+                    **GROUP_STATEMENTS, **CONVERSATION_STATEMENTS},
         replication=settings.replication(),
     )
     stack.push_async_callback(cql.close)
@@ -125,6 +139,8 @@ async def open_production_stores(settings: Settings, stack: AsyncExitStack, cloc
         groups=CassandraGroupStore(cql),
         bus=bus,
         next_id=next_id,
+        ratelimiter=RedisRateLimiter(redis),
+        conversations=CassandraConversationStore(cql),
         checks={"redis": RedisPing(redis), "cassandra": durable},
     )
 
@@ -148,10 +164,28 @@ async def open_account_store(settings: Settings, stack: AsyncExitStack) -> Accou
     return SqliteAccountStore(db)
 
 
+def open_rate_limiter(settings: Settings, stack: AsyncExitStack, clock: Clock) -> RateLimiter:
+    """Buckets in Redis when it is configured (limits hold across nodes), else in memory."""
+    if not settings.redis_url:
+        return MemoryRateLimiter(clock)
+    from inbox.ratelimit_redis import RedisRateLimiter
+
+    redis = open_redis(settings.redis_url)
+    stack.push_async_callback(redis.aclose)
+    return RedisRateLimiter(redis)
+
+
 def open_redis(url: str) -> Redis:
-    """A Redis client with timeouts, so a dead Redis fails requests instead of hanging them."""
+    """A Redis client with timeouts, so a dead Redis fails requests instead of hanging them.
+
+    A command that meets a dead connection (Redis restarted) is sent again (up to 3 times).
+    If the first attempt had run, the retry is still safe for the inbox log: a repeated
+    reserve leaves a pending mark that readers fence after its TTL, and a commit whose reply
+    was lost is fenced by its writer either way (see ``inbox.store_hybrid``).
+    """
     return Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5,
-                          health_check_interval=30)
+                          health_check_interval=30, retry=Retry(NoBackoff(), 3),
+                          retry_on_error=[ConnectionError])
 
 
 class RedisPing:
@@ -166,30 +200,17 @@ class RedisPing:
 
 async def lease_worker_id(redis: Redis, node_name: str, clock: Clock, stack: AsyncExitStack
                           ) -> Callable[[], int]:
-    """Lease a Snowflake worker id in Redis and keep it renewed; an id allocator over it.
-
-    Once the lease is lost (Redis said so, or it could not be renewed before its TTL) the
-    allocator refuses with ``Unavailable``: another node may now hold the same worker id.
-    """
+    """Lease a Snowflake worker id in Redis, kept renewed (and re-leased after a loss)."""
     from idgen.lease_redis import RedisWorkerLease
 
-    lease = RedisWorkerLease(redis, node_name)
-    generator = SnowflakeGenerator(await lease.acquire(), clock)
-    lost = asyncio.Event()
-    renewal = asyncio.create_task(lease.run_renewal(lost.set), name="worker-id-lease")
-
-    async def stop() -> None:
-        renewal.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewal
-        with contextlib.suppress(Exception):  # Redis may be gone at shutdown; the key expires
-            await lease.release()
-
-    stack.push_async_callback(stop)
+    ids = LeasedSnowflake(RedisWorkerLease(redis, node_name), clock)
+    await ids.start()
+    stack.push_async_callback(ids.close)
 
     def next_id() -> int:
-        if lost.is_set():
-            raise Unavailable("this node lost its Snowflake worker-id lease; restart it")
-        return generator.next_id()
+        try:
+            return ids.next_id()
+        except LeaseLostError as exc:
+            raise Unavailable(str(exc)) from exc
 
     return next_id

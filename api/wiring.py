@@ -17,13 +17,21 @@ from api.settings import Settings
 from api.stores import Pingable, Stores, open_account_store, open_redis, open_stores
 from gateway.bus import LiveBus
 from gateway.endpoint import Gateway, GatewayConfig
-from gateway.handlers import FrameHandlers
+from gateway.handlers import FrameHandlers, read_handler
 from gateway.hub import Hub
 from gateway.live import LivePublisher
+from gateway.typing_relay import TypingRelay
 from idgen.clock import SYSTEM_CLOCK, Clock
 from inbox.accounts import AccountService
+from inbox.conversation_index import ConversationIndex
+from inbox.conversation_list import ConversationViews
+from inbox.conversations import parse_conversation_id
+from inbox.deletes import DeleteService
+from inbox.groups import GroupService
 from inbox.models import AppendBatch
 from inbox.participants import Participants
+from inbox.ratelimit import SendLimit, SendLimits
+from inbox.reads import ReadService
 from inbox.security import TokenIssuer
 from inbox.service import MessageService
 from inbox.store import AccountStore, InboxStore, MuteStore
@@ -53,6 +61,11 @@ class Services:
     push_queue: PushQueue
     push_metrics: PushMetrics
     participants: Participants
+    groups: GroupService
+    send_limit: SendLimit
+    conversation_views: ConversationViews
+    reads: ReadService
+    deletes: DeleteService
 
     @property
     def inbox(self) -> InboxStore:
@@ -104,19 +117,39 @@ def wire_services(settings: Settings, clock: Clock, stores: Stores, queue: PushQ
     auth = AccountService(accounts, tokens, stores.next_id, clock)
 
     async def push_title(batch: AppendBatch) -> str:
+        group_id = parse_conversation_id(batch.draft.conversation_id).group_id
+        if group_id is not None:  # a group message: titled with the group's name
+            group = await stores.groups.get(group_id)
+            return group.name if group else "New message"
         sender = await accounts.get_user(batch.draft.sender_id)
         return sender.display_name if sender else "New message"
 
-    planner = PushPlanner(accounts, inbox, stores.mutes, bus, queue, clock, push_title,
+    participants = Participants(stores.groups)
+    views = ConversationViews(stores.conversations, inbox, accounts, stores.groups,
+                              participants)
+    planner = PushPlanner(accounts, views, stores.mutes, bus, queue, clock, push_title,
                           settings.push_preview)
     messages = MessageService(inbox, accounts, stores.next_id, clock,
-                              [LivePublisher(bus), planner])
+                              [LivePublisher(bus), planner],
+                              steps=[ConversationIndex(stores.conversations)])
+    reads = ReadService(stores.conversations, participants, messages, clock)
+    deletes = DeleteService(stores.conversations, participants, messages, clock)
+    groups = GroupService(stores.groups, accounts, messages, stores.next_id, clock)
+    messages.recipients = groups  # group sends fan out to every member
     sync = SyncService(inbox, accounts)
     hub = Hub(bus)
     config = GatewayConfig(settings.heartbeat_interval_ms, settings.ws_queue_size)
-    gateway = Gateway(config, auth, accounts, inbox, hub, FrameHandlers(messages, sync), clock)
+    handlers = FrameHandlers(messages, sync)
+    handlers.extra["read"] = read_handler(reads.mark_read)
+    send_limit = SendLimit(stores.ratelimiter,
+                           SendLimits(settings.send_rate_per_s, settings.send_burst))
+    handlers.send_limit = send_limit
+    typing = TypingRelay(participants, stores.ratelimiter, hub, settings.typing_interval_s)
+    handlers.extra["typing"] = typing.op_typing
+    gateway = Gateway(config, auth, accounts, inbox, hub, handlers, clock)
     return Services(settings, clock, stores, auth, messages, sync, gateway, queue, PushMetrics(),
-                    participants=Participants(stores.groups))
+                    participants=participants, send_limit=send_limit, groups=groups,
+                    conversation_views=views, reads=reads, deletes=deletes)
 
 
 async def open_push_queue(settings: Settings, stack: AsyncExitStack, clock: Clock) -> PushQueue:

@@ -41,6 +41,11 @@ def parse_frame(text: str | None) -> ClientFrame:
         raise FrameError("frame is not valid JSON", code="invalid_json") from None
     if not isinstance(data, dict):
         raise FrameError("frame must be a JSON object", code="invalid_frame")
+    try:  # "\ud800" escapes decode to lone surrogates, which no store or socket can encode
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        raise FrameError("frame holds a lone surrogate (not valid Unicode) or nests too deeply",
+                         code="invalid_frame") from None
     ref = data.get("ref")
     ref = ref if isinstance(ref, str) else None
     op = data.get("op")

@@ -7,11 +7,15 @@ from collections.abc import Awaitable, Callable
 from gateway import frames
 from gateway.connection import Connection
 from gateway.frames import ClientFrame, optional_id, require_id, require_str
+from inbox.errors import RateLimited
+from inbox.models import Caller
+from inbox.ratelimit import SendLimit
 from inbox.service import MessageService, SendRequest
 from inbox.wire import receipt_json
 from sync.service import SyncService
 
 Handler = Callable[[Connection, ClientFrame], Awaitable[None]]
+MarkRead = Callable[[Caller, str, int], Awaitable[bool]]
 
 
 class FrameHandlers:
@@ -21,6 +25,7 @@ class FrameHandlers:
         self._messages = messages
         self._sync = sync
         self.extra: dict[str, Handler] = {}
+        self.send_limit: SendLimit | None = None  # the per-user send limit, shared with REST
 
     async def handle(self, conn: Connection, frame: ClientFrame) -> None:
         """Run the op's handler; DomainErrors are turned into ``error`` frames by the caller."""
@@ -48,6 +53,24 @@ class FrameHandlers:
             to_user=optional_id(frame, "to_user"),
             to_group=optional_id(frame, "to_group"),
         )
+        if self.send_limit is not None:
+            try:
+                await self.send_limit.check(conn.caller, request)
+            except RateLimited as exc:
+                error = frames.error(exc.code, exc.message, frame.ref)
+                conn.send({**error, "retry_after_ms": exc.retry_after_ms})
+                return
         receipt, _ = await self._messages.send(conn.caller, request)
         reply = {"op": "sent", "client_msg_id": client_msg_id, **receipt_json(receipt)}
         conn.send(frames.with_ref(reply, frame.ref))
+
+
+def read_handler(mark_read: MarkRead) -> Handler:
+    """The ``read`` op (``{conversation_id, up_to_msg_id}``) for ``FrameHandlers.extra``:
+    no reply frame; the ``read`` entry reaches the reader's devices through their inboxes."""
+
+    async def op_read(conn: Connection, frame: ClientFrame) -> None:
+        await mark_read(conn.caller, require_str(frame, "conversation_id"),
+                        require_id(frame, "up_to_msg_id"))
+
+    return op_read

@@ -7,6 +7,8 @@ retry could double.
 
 from __future__ import annotations
 
+import math
+
 
 class DomainError(Exception):
     """A refusal that the client caused or can act on."""
@@ -58,6 +60,16 @@ class RateLimited(DomainError):
     def __init__(self, message: str, *, retry_after_s: float) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+    @property
+    def retry_after(self) -> int:
+        """Whole seconds for the ``Retry-After`` header: rounded up, at least 1."""
+        return max(1, math.ceil(self.retry_after_s))
+
+    @property
+    def retry_after_ms(self) -> int:
+        """Milliseconds to wait, rounded up, at least 1 (the ``error`` frame's field)."""
+        return max(1, math.ceil(self.retry_after_s * 1000))
 
 
 class Unavailable(DomainError):

@@ -139,3 +139,59 @@ class Caller:
 
     user_id: int
     device_id: int
+
+
+MAX_GROUP_MEMBERS = 100
+"""Invariant 4: a group holds at most this many members, its owner included."""
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A group chat: ``member_ids`` in join order (the owner is always one of them, unless the
+    group was left empty by its last member)."""
+
+    group_id: int
+    name: str
+    owner_id: int
+    member_ids: tuple[int, ...]
+    created_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipChange:
+    """The result of a membership change: the group after it and the ids it actually added
+    or removed (empty when nothing changed)."""
+
+    group: Group
+    user_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationState:
+    """One user's view of one conversation: its newest activity (the msg_id of the latest
+    message or group event), the user's read marker (0: nothing read) and unread count."""
+
+    conversation_id: str
+    last_msg_id: int
+    read_up_to: int
+    unread: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageStatus:
+    """A stored message and whether it was deleted for everyone (deletes look it up even
+    when it is gone from history, so that a repeat is a no-op rather than a 404)."""
+
+    message: Message
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    """A row of a user's conversation list (``GET /v1/conversations``)."""
+
+    conversation_id: str
+    kind: str  # "direct" | "group"
+    title: str
+    last_message: Message | None
+    unread: int

@@ -50,6 +50,18 @@ class AppendListener(Protocol):
         ...
 
 
+class AppendStep(Protocol):
+    """Bookkeeping that must be done once an append is durable (the conversation index).
+
+    Unlike listeners, steps also run for idempotent replays and their failures fail the
+    call: a retried send replays the append and does the step again, so it must be
+    idempotent."""
+
+    async def after_append(self, batch: AppendBatch, appended: Appended) -> None:
+        """Called after ``batch`` was appended or replayed, before the listeners."""
+        ...
+
+
 class Recipients(Protocol):
     """Resolves a group send's audience; the group feature provides it."""
 
@@ -82,6 +94,7 @@ class MessageService:
         clock: Clock,
         listeners: Sequence[AppendListener] = (),
         recipients: Recipients | None = None,
+        steps: Sequence[AppendStep] = (),
     ) -> None:
         self._inbox = inbox
         self._accounts = accounts
@@ -89,6 +102,7 @@ class MessageService:
         self._clock = clock
         self.listeners = list(listeners)
         self.recipients = recipients
+        self.steps = list(steps)
 
     async def send(self, caller: Caller, request: SendRequest) -> tuple[SendReceipt, bool]:
         """Store the message in every inbox involved; return the receipt and "was a replay"."""
@@ -120,6 +134,8 @@ class MessageService:
     async def append(self, batch: AppendBatch) -> Appended:
         """Append any entry batch and tell the listeners (shared by every writer of entries)."""
         appended = await self._inbox.append(batch)
+        for step in self.steps:
+            await step.after_append(batch, appended)
         if not appended.replayed:
             for listener in self.listeners:
                 try:

@@ -48,15 +48,34 @@ CREATE TABLE IF NOT EXISTS sends (
 CREATE TABLE IF NOT EXISTS mutes (
     user_id INTEGER NOT NULL, conversation_id TEXT NOT NULL, until_ms INTEGER,
     PRIMARY KEY (user_id, conversation_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS groups (
+    group_id INTEGER PRIMARY KEY, name TEXT NOT NULL, owner_id INTEGER NOT NULL,
+    member_ids TEXT NOT NULL, created_at_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS group_members (
+    user_id INTEGER NOT NULL, group_id INTEGER NOT NULL,
+    PRIMARY KEY (user_id, group_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS user_conversations (
+    user_id INTEGER NOT NULL, conversation_id TEXT NOT NULL,
+    last_msg_id INTEGER NOT NULL DEFAULT 0, read_up_to INTEGER NOT NULL DEFAULT 0,
+    joined_msg_id INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, conversation_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hidden_messages (
+    user_id INTEGER NOT NULL, conversation_id TEXT NOT NULL, msg_id INTEGER NOT NULL,
+    PRIMARY KEY (user_id, conversation_id, msg_id)) WITHOUT ROWID;
 """
 
 
 class SqliteDatabase:
     """Owns the connection and the thread it runs on; ``run`` executes a function there."""
 
-    def __init__(self, path: Path, *, durable_fsync: bool = False) -> None:
+    def __init__(self, path: Path, *, schema: str | None = None, durable_fsync: bool = False,
+                 busy_timeout_s: float = 5.0) -> None:
+        """``schema`` defaults to the messenger's (``SCHEMA``); ``busy_timeout_s`` is how long
+        a write waits for another process holding the file's lock (``push-worker``)."""
         self.path = path
+        self._schema = SCHEMA if schema is None else schema
         self._durable_fsync = durable_fsync
+        self._busy_timeout_s = busy_timeout_s
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
 
@@ -65,10 +84,11 @@ class SqliteDatabase:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._conn = await self.run(self._connect)
-        await self.run(lambda conn: conn.executescript(SCHEMA + extra_schema))
+        await self.run(lambda conn: conn.executescript(self._schema + extra_schema))
 
     def _connect(self, _: sqlite3.Connection | None) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                               timeout=self._busy_timeout_s)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={'FULL' if self._durable_fsync else 'NORMAL'}")
         conn.execute("PRAGMA foreign_keys=ON")

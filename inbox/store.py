@@ -8,9 +8,22 @@ means "nothing happened, a retry is safe".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
-from inbox.models import AppendBatch, Appended, Device, InboxPage, Message, PushTarget, User
+from inbox.models import (
+    AppendBatch,
+    Appended,
+    ConversationState,
+    Device,
+    Group,
+    InboxPage,
+    MembershipChange,
+    Message,
+    MessageStatus,
+    PushTarget,
+    User,
+)
 
 
 class InboxStore(Protocol):
@@ -116,4 +129,88 @@ class MuteStore(Protocol):
 
     async def muted(self, user_id: int, conversation_id: str, now_ms: int) -> bool:
         """Whether the conversation is muted for the user at ``now_ms``."""
+        ...
+
+
+class GroupStore(Protocol):
+    """Groups and their members (invariant 4: at most ``MAX_GROUP_MEMBERS``, atomically).
+
+    Contract: every membership change is one atomic compare-and-set on the group, so two
+    concurrent changes never both apply against the same old member list: concurrent adds
+    racing for the last seats can never make a group exceed the cap. Changes that would
+    exceed it raise ``Conflict(code="group_full")`` and change nothing (all or nothing).
+    ``member_ids`` keep join order; ids already in are ignored. A group whose last member
+    leaves stays stored, empty (its history still names it); nobody can reach it again.
+    """
+
+    async def create(self, group: Group) -> None:
+        """Store a new group (``member_ids`` deduplicated, owner first); ``group_full`` when
+        it has more than ``MAX_GROUP_MEMBERS``; a retry of the same create is a no-op."""
+        ...
+
+    async def get(self, group_id: int) -> Group | None:
+        """The group, or None when unknown."""
+        ...
+
+    async def add_members(self, group_id: int, user_ids: Sequence[int]) -> MembershipChange:
+        """Add the ids not yet in, in the given order; ``NotFound`` for an unknown group,
+        ``Conflict(code="group_full")`` (nothing added) past the cap. The change's
+        ``user_ids`` are the ids actually added."""
+        ...
+
+    async def remove_member(self, group_id: int, user_id: int) -> MembershipChange:
+        """Remove one member; an owner leaving hands ownership to the longest-standing
+        remaining member. ``NotFound`` for an unknown group; removing a non-member changes
+        nothing (empty ``user_ids``)."""
+        ...
+
+    async def groups_of(self, user_id: int) -> list[int]:
+        """Ids of the groups ``user_id`` is a member of, ascending."""
+        ...
+
+
+class ConversationStore(Protocol):
+    """Each user's conversations: newest activity, read marker, unread count, own deletions.
+
+    Contract:
+    - ``record_activity`` and ``record_join`` are max-registers per (user, conversation):
+      idempotent, order-independent, never lowered (replays and races are harmless).
+    - ``mark_read`` moves the read marker only forwards and says whether it moved; a stale or
+      repeated read returns False and changes nothing, also under concurrent calls.
+    - ``unread`` counts the conversation's messages with ``floor < msg_id <= last_msg_id``
+      (``floor`` = max(read marker, join point)) sent by someone else, neither deleted for
+      everyone nor hidden by this user. ``read``/``delete``/``group_event`` entries never count.
+    """
+
+    async def record_activity(self, user_ids: Sequence[int], conversation_id: str,
+                              msg_id: int) -> None:
+        """Raise each user's newest activity in the conversation to ``msg_id``."""
+        ...
+
+    async def record_join(self, user_ids: Sequence[int], conversation_id: str,
+                          msg_id: int) -> None:
+        """Raise each user's join point to ``msg_id``: older messages never count as unread
+        (a member added to a group does not inherit its history as unread)."""
+        ...
+
+    async def mark_read(self, user_id: int, conversation_id: str, up_to: int) -> bool:
+        """Raise the read marker to ``up_to``; True if it moved, False if it was already there
+        or further (nothing written)."""
+        ...
+
+    async def conversations(self, user_id: int) -> list[ConversationState]:
+        """The user's conversations with any activity, newest activity first, with unread."""
+        ...
+
+    async def hide(self, user_id: int, conversation_id: str, msg_id: int) -> None:
+        """Delete a message for this user only (idempotent)."""
+        ...
+
+    async def hidden(self, user_id: int, conversation_id: str,
+                     msg_ids: Sequence[int]) -> set[int]:
+        """Those of ``msg_ids`` the user has hidden."""
+        ...
+
+    async def message_status(self, msg_id: int) -> MessageStatus | None:
+        """The stored message with this id, deleted for everyone or not; None when unknown."""
         ...

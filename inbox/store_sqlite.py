@@ -7,15 +7,12 @@ construction, and an idempotency key is checked and recorded in the same transac
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from typing import Any
 
+from inbox.entry_rows import draft_values, entry_from_row
 from inbox.models import (
     AppendBatch,
     Appended,
-    Entry,
-    EntryDraft,
     EntryKind,
     InboxPage,
     Message,
@@ -33,23 +30,6 @@ MESSAGE_COLUMNS = "msg_id, conversation_id, sender_id, sender_device_id, body, c
 def next_position(head: int, msg_id: int) -> int:
     """The position after ``head``: Snowflake-shaped (>= msg_id) and strictly increasing."""
     return max(head + 1, msg_id)
-
-
-def entry_from_row(row: tuple[Any, ...]) -> Entry:
-    """Build an Entry from a row selected with ENTRY_COLUMNS."""
-    draft = EntryDraft(
-        kind=EntryKind(row[1]),
-        msg_id=row[2],
-        conversation_id=row[3],
-        sender_id=row[4],
-        sender_device_id=row[5],
-        created_at_ms=row[6],
-        body=row[7],
-        up_to_msg_id=row[8],
-        scope=row[9],
-        group=json.loads(row[10]) if row[10] is not None else None,
-    )
-    return Entry(id=row[0], draft=draft)
 
 
 def _head(conn: sqlite3.Connection, user_id: int) -> int:
@@ -72,7 +52,6 @@ def _append(conn: sqlite3.Connection, batch: AppendBatch) -> Appended:
         if earlier is not None:
             return Appended(receipt=earlier, replayed=True)
     draft = batch.draft
-    group = json.dumps(draft.group) if draft.group is not None else None
     positions: dict[int, int] = {}
     previous: dict[int, int] = {}
     for user_id in dict.fromkeys(batch.user_ids):
@@ -80,9 +59,7 @@ def _append(conn: sqlite3.Connection, batch: AppendBatch) -> Appended:
         position = next_position(head, draft.msg_id)
         conn.execute(
             f"INSERT INTO inbox (user_id, {ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (user_id, position, draft.kind.value, draft.msg_id, draft.conversation_id,
-             draft.sender_id, draft.sender_device_id, draft.created_at_ms, draft.body,
-             draft.up_to_msg_id, draft.scope, group),
+            (user_id, position, *draft_values(draft)),
         )
         conn.execute(
             "INSERT INTO heads (user_id, head) VALUES (?, ?)"
@@ -98,6 +75,9 @@ def _append(conn: sqlite3.Connection, batch: AppendBatch) -> Appended:
             (m.msg_id, m.conversation_id, m.sender_id, m.sender_device_id, m.body,
              m.created_at_ms),
         )
+    if draft.kind is EntryKind.DELETE and draft.scope == "everyone":
+        # In the same transaction as the delete entries: history and the entries agree.
+        conn.execute("UPDATE messages SET deleted = 1 WHERE msg_id = ?", (draft.msg_id,))
     receipt = None
     if batch.receipt_for is not None:
         receipt = SendReceipt(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from inbox.models import Entry, Message, SendReceipt
+from inbox.models import ConversationSummary, Entry, Group, Message, SendReceipt
 
 
 def rfc3339(ms: int) -> str:
@@ -37,8 +37,34 @@ def entry_json(entry: Entry) -> dict[str, Any]:
     if d.scope is not None:
         out["scope"] = d.scope
     if d.group is not None:
-        out["group"] = d.group
+        out["group"] = group_event_json(d.group)
     return out
+
+
+_GROUP_ID_KEYS = ("group_id", "owner_id")
+_GROUP_ID_LISTS = ("member_ids", "user_ids")
+
+
+def group_event_json(group: dict[str, Any]) -> dict[str, Any]:
+    """The ``group`` of a ``group_event`` entry with its ids as strings (drafts hold ints)."""
+    out = dict(group)
+    for key in _GROUP_ID_KEYS:
+        if key in out:
+            out[key] = str(out[key])
+    for key in _GROUP_ID_LISTS:
+        if key in out:
+            out[key] = [str(uid) for uid in out[key]]
+    return out
+
+
+def group_json(group: Group) -> dict[str, Any]:
+    """A group as ``/v1/groups`` answers it: members in join order, ids as strings."""
+    return {
+        "group_id": str(group.group_id),
+        "name": group.name,
+        "owner_id": str(group.owner_id),
+        "member_ids": [str(uid) for uid in group.member_ids],
+    }
 
 
 def message_json(message: Message) -> dict[str, Any]:
@@ -50,6 +76,18 @@ def message_json(message: Message) -> dict[str, Any]:
         "sender_device_id": str(message.sender_device_id),
         "body": message.body,
         "created_at": rfc3339(message.created_at_ms),
+    }
+
+
+def conversation_json(summary: ConversationSummary) -> dict[str, Any]:
+    """A row of ``GET /v1/conversations``."""
+    last = summary.last_message
+    return {
+        "conversation_id": summary.conversation_id,
+        "kind": summary.kind,
+        "title": summary.title,
+        "last_message": message_json(last) if last is not None else None,
+        "unread": summary.unread,
     }
 
 

@@ -2,28 +2,32 @@
 
 An ``AppendListener``: it runs after the append is durable and before the send is answered,
 so an acknowledged message has its push jobs queued (they survive a crash in the queue).
+The badge is the recipient's total unread count from the read markers (API.md), which the
+conversation index already includes the new message in (it is an append step, run first).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from gateway.bus import LiveBus
 from idgen.clock import Clock
 from inbox.models import AppendBatch, Appended, EntryKind
-from inbox.store import AccountStore, InboxStore, MuteStore
+from inbox.store import AccountStore, MuteStore
 from push.decision import plan_pushes
 from push.job import PushJob
 from push.queue import PushQueue
 
-BADGE_SCAN = 999
-
 Title = Callable[[AppendBatch], Awaitable[str]]
 
 
-def count_unread(entries_sender_ids: list[int], user_id: int) -> int:
-    """Unread messages among entries after the user's cursor: those not sent by the user."""
-    return sum(1 for sender in entries_sender_ids if sender != user_id)
+class UnreadTotal(Protocol):
+    """Where the badge comes from: the user's unread messages over all conversations."""
+
+    async def total_unread(self, user_id: int) -> int:
+        """Messages from others above the user's read markers, deleted ones excluded."""
+        ...
 
 
 class PushPlanner:
@@ -32,7 +36,7 @@ class PushPlanner:
     def __init__(
         self,
         accounts: AccountStore,
-        inbox: InboxStore,
+        unread: UnreadTotal,
         mutes: MuteStore,
         bus: LiveBus,
         queue: PushQueue,
@@ -41,7 +45,7 @@ class PushPlanner:
         preview: bool,
     ) -> None:
         self._accounts = accounts
-        self._inbox = inbox
+        self._unread = unread
         self._mutes = mutes
         self._bus = bus
         self._queue = queue
@@ -69,14 +73,8 @@ class PushPlanner:
                 muted=await self._mutes.muted(user_id, draft.conversation_id,
                                               self._clock.now_ms()),
                 title=title,
-                badge=await self._badge(user_id, min(d.cur_max_msg_id for d in devices)),
+                badge=await self._unread.total_unread(user_id),
                 preview=self._preview,
             )
         if jobs:
             await self._queue.enqueue(jobs)
-
-    async def _badge(self, user_id: int, cursor: int) -> int:
-        """Messages from others after the least advanced pushable device's cursor."""
-        page = await self._inbox.read(user_id, cursor, BADGE_SCAN)
-        senders = [e.draft.sender_id for e in page.entries if e.kind is EntryKind.MESSAGE]
-        return count_unread(senders, user_id)

@@ -7,8 +7,8 @@ timeout ahead and gives the claim a fresh token, so a claim never settled makes 
 visible again. ``retry`` and ``dead_letter`` only act while the row still carries the
 claim's token. Job ids seen within the dedup window are kept in ``push_seen``.
 
-sqlite3 is blocking: every statement runs on one dedicated thread (which also owns the
-connection), never on the event loop.
+sqlite3 is blocking: statements run on the database thread of ``inbox.sqlite_db``, never on
+the event loop. The file is opened on first use, with full fsync (a job is a promise to push).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import asyncio
 import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
 from idgen.clock import SYSTEM_CLOCK, Clock
+from inbox.sqlite_db import SqliteDatabase
 from push.job import JobDecodeError, PushJob, decode_job, encode_job
 from push.queue import DEFAULT_DEDUP_WINDOW_MS, DEFAULT_VISIBILITY_TIMEOUT_MS, Claimed, DeadLetter
 
@@ -78,34 +78,23 @@ class SqliteQueue:
         self._dedup_ms = dedup_window_ms
         self._dead_max = dead_max
         self._poll_s = poll_interval_s
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-queue-sqlite")
-        self._db: sqlite3.Connection | None = None
+        self._db = SqliteDatabase(self._path, schema=_SCHEMA, durable_fsync=True,
+                                  busy_timeout_s=10.0)
+        self._opened = False
+        self._open_lock = asyncio.Lock()
         self._closed = False
         self._wakeup = asyncio.Event()
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one ``BEGIN IMMEDIATE`` transaction (claims never race)."""
         if self._closed:
             raise RuntimeError("push queue is closed")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, fn)
-
-    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """On the queue's thread: open on first use, then run ``fn`` in one transaction."""
-        if self._db is None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self._path, isolation_level=None, timeout=10.0)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
-            self._db = db
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")  # take the write lock up front: claims never race
-        try:
-            result = fn(db)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        return result
+        if not self._opened:
+            async with self._open_lock:
+                if not self._opened:
+                    await self._db.open()
+                    self._opened = True
+        return await self._db.transaction(fn)
 
     async def enqueue(self, jobs: Sequence[PushJob]) -> int:
         """Add the jobs whose ids were not seen within the dedup window; return how many."""
@@ -254,17 +243,8 @@ class SqliteQueue:
 
     async def close(self) -> None:
         """Close the database and its thread; claimed jobs become visible again later."""
-        if self._closed:
-            return
         self._closed = True
-
-        def shut() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-        await asyncio.get_running_loop().run_in_executor(self._executor, shut)
-        self._executor.shutdown(wait=True)
+        await self._db.close()
 
 
 def _dead_letter(text: str, reason: str, dead_at_ms: int) -> DeadLetter:

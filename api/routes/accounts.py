@@ -20,7 +20,9 @@ def user_json(user: User) -> dict[str, Any]:
             "display_name": user.display_name}
 
 
-def device_json(device: Device, online: bool) -> dict[str, Any]:
+def device_json(device: Device, online: bool, now_ms: int | None = None) -> dict[str, Any]:
+    """A device as ``GET /v1/devices`` lists it; an online device was last seen now."""
+    last_seen = now_ms if online and now_ms is not None else device.last_seen_ms
     return {
         "device_id": str(device.device_id),
         "device_name": device.device_name,
@@ -28,7 +30,7 @@ def device_json(device: Device, online: bool) -> dict[str, Any]:
         "online": online,
         "cur_max_msg_id": str(device.cur_max_msg_id),
         "push": {"provider": device.push.provider} if device.push else None,
-        "last_seen": rfc3339_or_none(device.last_seen_ms),
+        "last_seen": rfc3339_or_none(last_seen),
     }
 
 
@@ -55,7 +57,9 @@ async def login(body: LoginIn, services: ServicesDep) -> dict[str, Any]:
 @router.get("/devices")
 async def devices(caller: CallerDep, services: ServicesDep) -> list[dict[str, Any]]:
     online = await services.bus.online_devices(caller.user_id)
-    return [device_json(d, d.device_id in online) for d in await services.auth.devices(caller)]
+    now_ms = services.clock.now_ms()
+    return [device_json(d, d.device_id in online, now_ms)
+            for d in await services.auth.devices(caller)]
 
 
 @router.put("/devices/{device_id}/push", status_code=204)

@@ -1,20 +1,52 @@
-"""Per-conversation settings: ``/v1/conversations/{cid}/mute``."""
+"""Conversations: the list, history, read markers (``/read``) and mutes (``/mute``)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
 
 from api.deps import CallerDep, ServicesDep
-from api.schemas import MuteIn
-from inbox.participants import require_participant
+from api.schemas import MuteIn, ReadIn
+from inbox.conversation_list import HISTORY_DEFAULT_LIMIT
+from inbox.conversations import parse_id
+from inbox.wire import conversation_json, message_json
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
+
+
+@router.get("/conversations")
+async def list_conversations(caller: CallerDep, services: ServicesDep) -> list[dict[str, Any]]:
+    """The caller's conversations, newest activity first, with title, last message, unread."""
+    summaries = await services.conversation_views.summaries(caller)
+    return [conversation_json(s) for s in summaries]
+
+
+@router.get("/conversations/{cid}/messages")
+async def history(
+    cid: str,
+    caller: CallerDep,
+    services: ServicesDep,
+    before: str | None = None,
+    limit: Annotated[int, Query()] = HISTORY_DEFAULT_LIMIT,
+) -> list[dict[str, Any]]:
+    """Messages before ``before`` (a msg_id), newest first, deleted ones left out."""
+    before_id = parse_id(before, "before") if before is not None else None
+    page = await services.conversation_views.history(caller, cid, before_id, limit)
+    return [message_json(m) for m in page]
+
+
+@router.post("/conversations/{cid}/read", status_code=204)
+async def read(cid: str, body: ReadIn, caller: CallerDep, services: ServicesDep) -> Response:
+    """Mark read up to ``up_to_msg_id``; a stale or repeated read changes nothing."""
+    await services.reads.mark_read(caller, cid, body.up_to_msg_id)
+    return Response(status_code=204)
 
 
 @router.post("/conversations/{cid}/mute", status_code=204)
 async def mute(cid: str, body: MuteIn, caller: CallerDep, services: ServicesDep) -> Response:
     """No pushes for this conversation until ``until`` (null: forever; past: unmute)."""
-    ref = await require_participant(caller, cid)
+    ref = await services.participants.require(caller, cid)
     until_ms = int(body.until.timestamp() * 1000) if body.until is not None else None
     await services.mutes.set_mute(caller.user_id, ref.id, until_ms)
     return Response(status_code=204)

@@ -146,7 +146,9 @@ async def test_a_stalled_reader_does_not_slow_others(tmp_path: Path,
                                                      backend_env: dict[str, str]) -> None:
     # The queue-full disconnect itself is tested in tests/gateway/test_connection.py: kernel and
     # transport buffers on loopback absorb many megabytes before a server queue could fill.
-    with messenger(tmp_path, {"MESSENGER_WS_QUEUE_SIZE": "64", **backend_env}) as server, \
+    # 400 sends at once from one user: past the default send burst, so this server's is larger.
+    env = {"MESSENGER_WS_QUEUE_SIZE": "64", "MESSENGER_SEND_BURST": "1000", **backend_env}
+    with messenger(tmp_path, env) as server, \
             server.client() as client:
         alice, bob = new_account(client), new_account(client)
         bob_fast = login(client, bob.username)

@@ -1,0 +1,105 @@
+"""Deleting messages: ``DELETE /v1/messages/{msg_id}?scope=me|everyone``.
+
+``everyone`` is allowed to the sender within 24 hours of sending: a ``delete`` entry goes to
+every participant's inbox and the inbox store marks the message deleted in history (in the
+same append). ``me`` puts a ``delete`` entry in the caller's own inbox only (its other
+devices) and hides the message from the caller's history, last message and unread count.
+A repeat is a no-op that writes nothing. A message the caller cannot see is a 404, whether
+it exists or not (ids are guessable; existence is not leaked).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from idgen.clock import Clock
+from inbox.errors import DomainError, Forbidden, InvalidInput, NotFound
+from inbox.models import AppendBatch, Caller, EntryDraft, EntryKind, Message
+from inbox.participants import Participants
+from inbox.service import MessageService
+from inbox.store import ConversationStore
+
+DELETE_FOR_EVERYONE_WINDOW_MS = 24 * 3600 * 1000
+
+
+class Scope(StrEnum):
+    ME = "me"
+    EVERYONE = "everyone"
+
+
+def parse_scope(value: str) -> Scope:
+    """``me`` or ``everyone``; anything else is InvalidInput (422)."""
+    try:
+        return Scope(value)
+    except ValueError:
+        raise InvalidInput(f"scope must be 'me' or 'everyone', got {value!r}") from None
+
+
+def check_sender(message: Message, caller: Caller) -> None:
+    """Only the sender may delete a message for everyone (403 otherwise)."""
+    if message.sender_id != caller.user_id:
+        raise Forbidden("only the sender may delete a message for everyone")
+
+
+def check_window(message: Message, now_ms: int) -> None:
+    """Deleting for everyone is allowed within 24 hours of sending (403 after)."""
+    if now_ms - message.created_at_ms > DELETE_FOR_EVERYONE_WINDOW_MS:
+        raise Forbidden("a message can be deleted for everyone only within 24 hours")
+
+
+def delete_batch(caller: Caller, message: Message, scope: Scope, user_ids: Sequence[int],
+                 now_ms: int) -> AppendBatch:
+    """The ``delete`` entry for ``message``'s id, with its scope, for ``user_ids``' inboxes."""
+    draft = EntryDraft(
+        kind=EntryKind.DELETE,
+        msg_id=message.msg_id,
+        conversation_id=message.conversation_id,
+        sender_id=caller.user_id,
+        sender_device_id=caller.device_id,
+        created_at_ms=now_ms,
+        scope=scope.value,
+    )
+    return AppendBatch(draft, tuple(dict.fromkeys(user_ids)))
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteService:
+    """Deletes for everyone or for the caller only (see the module docstring)."""
+
+    conversations: ConversationStore
+    participants: Participants
+    messages: MessageService
+    clock: Clock
+
+    async def delete(self, caller: Caller, msg_id: int, scope: Scope) -> bool:
+        """Delete ``msg_id`` in ``scope``; True if entries were written, False for a repeat."""
+        status = await self.conversations.message_status(msg_id)
+        if status is None:
+            raise NotFound(f"no message {msg_id}")
+        message = status.message
+        try:
+            ref = await self.participants.require(caller, message.conversation_id)
+        except DomainError:
+            raise NotFound(f"no message {msg_id}") from None
+        if scope is Scope.EVERYONE:
+            check_sender(message, caller)
+        if status.deleted:
+            return False  # already gone for everyone: nothing left to delete in any scope
+        now = self.clock.now_ms()
+        if scope is Scope.EVERYONE:
+            check_window(message, now)
+            members = await self.participants.members(ref)
+            await self.messages.append(
+                delete_batch(caller, message, scope, [caller.user_id, *members], now)
+            )
+            return True
+        cid = message.conversation_id
+        if await self.conversations.hidden(caller.user_id, cid, [msg_id]):
+            return False
+        # The entry first: if hiding then fails, the retry writes the entry again (a
+        # duplicate a device applies twice harmlessly) rather than never telling devices.
+        await self.messages.append(delete_batch(caller, message, scope, [caller.user_id], now))
+        await self.conversations.hide(caller.user_id, cid, msg_id)
+        return True

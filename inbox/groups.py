@@ -1,0 +1,153 @@
+"""Groups: who may create, read and change a group, and the ``group_event`` entries that
+tell every member's inbox about each membership change.
+
+Membership itself (the cap, join order, owner hand-over) is decided atomically by the
+``GroupStore``; this service checks permissions, validates input and announces changes.
+It is also the ``Recipients`` of ``MessageService``: a send ``to_group`` fans out to every
+current member. Announcements go through ``MessageService.append`` so that live delivery and
+push listeners see them like any other entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+
+from idgen.clock import Clock
+from inbox.conversations import group_conversation_id
+from inbox.errors import Forbidden, InvalidInput, NotFound
+from inbox.groups_membership import group_full, new_group
+from inbox.models import (
+    MAX_GROUP_MEMBERS,
+    AppendBatch,
+    Caller,
+    EntryDraft,
+    EntryKind,
+    Group,
+)
+from inbox.service import MessageService
+from inbox.store import AccountStore, GroupStore
+
+MAX_NAME_CHARS = 100
+
+
+class GroupEvent(StrEnum):
+    CREATED = "created"
+    MEMBERS_ADDED = "members_added"
+    MEMBER_REMOVED = "member_removed"
+
+
+def clean_name(name: str) -> str:
+    """The group name without surrounding whitespace; 1..100 characters, else InvalidInput."""
+    stripped = name.strip()
+    if not 1 <= len(stripped) <= MAX_NAME_CHARS:
+        raise InvalidInput(f"group name must be 1..{MAX_NAME_CHARS} characters")
+    return stripped
+
+
+def group_event_draft(caller: Caller, group: Group, event: GroupEvent,
+                      user_ids: Sequence[int], msg_id: int, now_ms: int) -> EntryDraft:
+    """The ``group_event`` entry announcing ``event`` (ids stay ints; ``inbox.wire`` turns
+    them into strings). ``group`` is the group after the change."""
+    return EntryDraft(
+        kind=EntryKind.GROUP_EVENT,
+        msg_id=msg_id,
+        conversation_id=group_conversation_id(group.group_id),
+        sender_id=caller.user_id,
+        sender_device_id=caller.device_id,
+        created_at_ms=now_ms,
+        group={
+            "group_id": group.group_id,
+            "name": group.name,
+            "owner_id": group.owner_id,
+            "member_ids": list(group.member_ids),
+            "event": event.value,
+            "user_ids": list(user_ids),
+        },
+    )
+
+
+def require_member(caller: Caller, group: Group) -> None:
+    """Forbidden unless the caller is a current member (invariant 5)."""
+    if caller.user_id not in group.member_ids:
+        raise Forbidden(f"not a member of group {group.group_id}")
+
+
+class GroupService:
+    """Creating, reading and changing groups; the audience of group sends."""
+
+    def __init__(self, groups: GroupStore, accounts: AccountStore, messages: MessageService,
+                 next_id: Callable[[], int], clock: Clock) -> None:
+        self._groups = groups
+        self._accounts = accounts
+        self._messages = messages
+        self._next_id = next_id
+        self._clock = clock
+
+    async def create(self, caller: Caller, name: str, member_ids: Sequence[int]) -> Group:
+        """Create a group owned by the caller (a member too). 422 for a bad name, 404 for an
+        unknown member id, 409 ``group_full`` past 100 members."""
+        name = clean_name(name)
+        group = new_group(self._next_id(), name, caller.user_id, member_ids,
+                          self._clock.now_ms())
+        await self._require_users(group.member_ids[1:])
+        await self._groups.create(group)
+        await self._announce(caller, group, GroupEvent.CREATED, group.member_ids)
+        return group
+
+    async def get(self, caller: Caller, group_id: int) -> Group:
+        """The group, for its members only: 404 unknown, 403 for anyone else."""
+        group = await self._groups.get(group_id)
+        if group is None:
+            raise NotFound(f"no group {group_id}")
+        require_member(caller, group)
+        return group
+
+    async def add_members(self, caller: Caller, group_id: int, user_ids: Sequence[int]
+                          ) -> Group:
+        """Any member may add users; ids already in are ignored, unknown ids -> 404, past the
+        cap -> 409 ``group_full`` with nothing added. Returns the group after the change."""
+        group = await self.get(caller, group_id)
+        fresh = [uid for uid in dict.fromkeys(user_ids) if uid not in group.member_ids]
+        if len(group.member_ids) + len(fresh) > MAX_GROUP_MEMBERS:  # the store re-checks
+            raise group_full(group_id, len(group.member_ids) + len(fresh))
+        await self._require_users(fresh)
+        change = await self._groups.add_members(group_id, user_ids)
+        if change.user_ids:
+            await self._announce(caller, change.group, GroupEvent.MEMBERS_ADDED,
+                                 change.user_ids)
+        return change.group
+
+    async def remove_member(self, caller: Caller, group_id: int, user_id: int) -> None:
+        """The owner removes anyone, a member removes itself; anyone else -> 403. Removing
+        someone who is not (or no longer) a member is a no-op, so a retry is harmless."""
+        group = await self.get(caller, group_id)
+        if user_id != caller.user_id and caller.user_id != group.owner_id:
+            raise Forbidden("only the group's owner may remove other members")
+        change = await self._groups.remove_member(group_id, user_id)
+        if change.user_ids:
+            # The removed user hears about it too: its devices learn why the group went quiet.
+            await self._announce(caller, change.group, GroupEvent.MEMBER_REMOVED,
+                                 change.user_ids, also=change.user_ids)
+
+    async def group_audience(self, caller: Caller, group_id: int) -> tuple[str, list[int]]:
+        """``Recipients`` for group sends: the conversation id and every current member;
+        Forbidden for non-members, NotFound for an unknown group."""
+        group = await self.get(caller, group_id)
+        return group_conversation_id(group_id), list(group.member_ids)
+
+    async def _require_users(self, user_ids: Sequence[int]) -> None:
+        users = await asyncio.gather(*(self._accounts.get_user(uid) for uid in user_ids))
+        unknown = [uid for uid, user in zip(user_ids, users, strict=True) if user is None]
+        if unknown:
+            raise NotFound(f"no user {unknown[0]}")
+
+    async def _announce(self, caller: Caller, group: Group, event: GroupEvent,
+                        user_ids: Sequence[int], also: Sequence[int] = ()) -> None:
+        """Append one ``group_event`` entry to every member's inbox (and ``also``'s)."""
+        draft = group_event_draft(caller, group, event, user_ids, self._next_id(),
+                                  self._clock.now_ms())
+        audience = tuple(dict.fromkeys([*group.member_ids, *also]))
+        if audience:
+            await self._messages.append(AppendBatch(draft=draft, user_ids=audience))

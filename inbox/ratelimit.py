@@ -1,0 +1,154 @@
+"""Rate limits: the ``RateLimiter`` port, token-bucket arithmetic, the in-memory limiter and the
+per-user send limit.
+
+A bucket holds up to ``burst`` tokens and refills at ``rate`` tokens per second; each allowed
+request takes one. A refused request takes nothing, so a client that waits the advised time
+always gets through. Limits protect the service, they do not shape traffic (API.md): defaults
+are generous and a limiter that cannot reach its backend lets requests through.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+from idgen.clock import Clock
+from inbox.errors import RateLimited
+from inbox.models import Caller
+from inbox.service import SendRequest, validate_send
+
+
+class RateLimiter(Protocol):
+    """Token buckets by key (``send:<user_id>``, ``typing:<user_id>:<cid>``).
+
+    Contract:
+    - ``acquire`` is atomic per key: concurrent callers (on any node sharing the backend) never
+      take more than ``burst`` tokens at once nor more than ``rate`` per second over time.
+    - It returns 0 when a token was taken, else the seconds until one will be there (> 0), in
+      which case nothing was taken.
+    - A key unused long enough to refill completely may be forgotten (it reads as full).
+    - It never raises because its backend is unreachable: it then allows (fail open), since
+      refusing every send while a cache is down would be worse than not limiting for a while.
+    """
+
+    async def acquire(self, key: str, rate: float, burst: int) -> float:
+        """Take one token from ``key``'s bucket; 0 if allowed, else the seconds to wait."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """A bucket's state: ``tokens`` (fractional) as of ``at_ms`` (Unix ms)."""
+
+    tokens: float
+    at_ms: int
+
+
+def check_limits(rate: float, burst: int) -> None:
+    """ValueError unless ``rate`` > 0 and ``burst`` >= 1 (a bucket that can never allow)."""
+    if not (math.isfinite(rate) and rate > 0):
+        raise ValueError(f"rate must be a positive number of tokens per second, got {rate!r}")
+    if burst < 1:
+        raise ValueError(f"burst must be at least 1, got {burst!r}")
+
+
+def take(bucket: Bucket | None, now_ms: int, rate: float, burst: int
+         ) -> tuple[Bucket, float]:
+    """Refill ``bucket`` up to ``now_ms`` and take one token: the new state and the wait.
+
+    A missing bucket is full. The wait is 0 when the token was taken, else the seconds until
+    one token will have refilled (the state then only records the refill). A clock that steps
+    back refills nothing and keeps the later timestamp, so no time is ever credited twice.
+    """
+    check_limits(rate, burst)
+    if bucket is None:
+        bucket = Bucket(float(burst), now_ms)
+    elapsed_ms = max(0, now_ms - bucket.at_ms)
+    tokens = min(float(burst), bucket.tokens + elapsed_ms * rate / 1000)
+    at_ms = max(now_ms, bucket.at_ms)
+    if tokens >= 1:
+        return Bucket(tokens - 1, at_ms), 0.0
+    return Bucket(tokens, at_ms), (1 - tokens) / rate
+
+
+def full_at_ms(bucket: Bucket, rate: float, burst: int) -> int:
+    """When ``bucket`` will be full again (and can be forgotten)."""
+    return bucket.at_ms + math.ceil((burst - bucket.tokens) * 1000 / rate)
+
+
+class MemoryRateLimiter:
+    """The embedded default: buckets in this process's memory (one node, so per user overall).
+
+    Buckets that have refilled completely are dropped every ``sweep_every`` calls, so memory
+    stays proportional to the keys active in the last ``burst / rate`` seconds.
+    """
+
+    def __init__(self, clock: Clock, sweep_every: int = 1024) -> None:
+        self._clock = clock
+        self._buckets: dict[str, tuple[Bucket, int]] = {}  # key -> (state, full at ms)
+        self._sweep_every = sweep_every
+        self._calls = 0
+
+    async def acquire(self, key: str, rate: float, burst: int) -> float:
+        """Take a token from ``key``'s bucket (see ``RateLimiter``); never awaits anything."""
+        now_ms = self._clock.now_ms()
+        self._calls += 1
+        if self._calls % self._sweep_every == 0:
+            self._sweep(now_ms)
+        held = self._buckets.get(key)
+        bucket, wait = take(held[0] if held else None, now_ms, rate, burst)
+        self._buckets[key] = (bucket, full_at_ms(bucket, rate, burst))
+        return wait
+
+    def __len__(self) -> int:
+        """How many buckets are held (for tests of the sweep)."""
+        return len(self._buckets)
+
+    def _sweep(self, now_ms: int) -> None:
+        full = [key for key, (_, full_at) in self._buckets.items() if full_at <= now_ms]
+        for key in full:
+            del self._buckets[key]
+
+
+@dataclass(frozen=True, slots=True)
+class SendLimits:
+    """Per-user send rate: ``rate`` messages per second on average, bursts up to ``burst``."""
+
+    rate: float = 20.0
+    burst: int = 200
+
+    def __post_init__(self) -> None:
+        check_limits(self.rate, self.burst)
+
+
+class SendLimit:
+    """The per-user send limit shared by REST ``POST /v1/messages`` and the ``send`` frame.
+
+    The send is validated first, so a malformed send gets its own error (422/413) and costs no
+    token. A replay of an earlier ``client_msg_id`` takes a token like any send: telling it
+    apart needs a store read, and doing that read for refused requests would let a flood of
+    them reach the store the limit protects. A refused send takes nothing, so a client that
+    retries after ``Retry-After`` is let through and, for a replay, gets the original receipt.
+    """
+
+    def __init__(self, limiter: RateLimiter, limits: SendLimits) -> None:
+        self._limiter = limiter
+        self.limits = limits
+
+    async def check(self, caller: Caller, request: SendRequest) -> None:
+        """Validate ``request`` and take a token of the caller's user; RateLimited if none."""
+        validate_send(request)
+        wait = await self._limiter.acquire(
+            send_key(caller.user_id), self.limits.rate, self.limits.burst
+        )
+        if wait > 0:
+            raise RateLimited(
+                f"too many messages; at most {self.limits.burst} at once and "
+                f"{self.limits.rate:g} per second", retry_after_s=wait,
+            )
+
+
+def send_key(user_id: int) -> str:
+    """The bucket of a user's sends (all devices, all nodes)."""
+    return f"send:{user_id}"

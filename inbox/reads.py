@@ -1,0 +1,64 @@
+"""Read receipts: ``POST /v1/conversations/{cid}/read`` and the WebSocket ``read`` op.
+
+A read moves the reader's marker in the conversation (never backwards) and, only when it
+moved, appends a ``read`` entry to the reader's own inbox (its other devices) and, for a
+direct chat, to the peer's, through ``MessageService.append`` so live delivery runs. A stale
+or repeated read writes nothing.
+
+``up_to_msg_id`` must name a message of that conversation (one deleted since counts: a
+client may read up to a message that is being deleted); anything else is a 404.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from idgen.clock import Clock
+from inbox.conversations import ConversationRef
+from inbox.errors import NotFound
+from inbox.models import AppendBatch, Caller, EntryDraft, EntryKind
+from inbox.participants import Participants
+from inbox.service import MessageService
+from inbox.store import ConversationStore
+
+
+def read_batch(caller: Caller, ref: ConversationRef, up_to: int, now_ms: int) -> AppendBatch:
+    """The ``read`` entry of a moved marker: for the reader's inbox, and the peer's in a
+    direct chat (notes to self: the reader's only); ``msg_id`` is ``up_to_msg_id``."""
+    draft = EntryDraft(
+        kind=EntryKind.READ,
+        msg_id=up_to,
+        conversation_id=ref.id,
+        sender_id=caller.user_id,
+        sender_device_id=caller.device_id,
+        created_at_ms=now_ms,
+        up_to_msg_id=up_to,
+    )
+    users = [caller.user_id, *(ref.user_ids or ())]
+    return AppendBatch(draft, tuple(dict.fromkeys(users)))
+
+
+@dataclass(frozen=True, slots=True)
+class ReadService:
+    """Moves read markers and tells the reader's devices and the direct peer."""
+
+    conversations: ConversationStore
+    participants: Participants
+    messages: MessageService
+    clock: Clock
+
+    async def mark_read(self, caller: Caller, conversation_id: str, up_to: int) -> bool:
+        """Mark the conversation read up to message ``up_to``; True if the marker moved.
+
+        422 malformed id, 404 unknown conversation or message, 403 not a participant."""
+        ref = await self.participants.require(caller, conversation_id)
+        status = await self.conversations.message_status(up_to)
+        if status is None or status.message.conversation_id != ref.id:
+            raise NotFound(f"no message {up_to} in {ref.id}")
+        if not await self.conversations.mark_read(caller.user_id, ref.id, up_to):
+            return False
+        # The marker is the truth (unread counts); the entry only tells other devices. If
+        # this append fails, a retry is stale and writes nothing: devices then learn the
+        # marker from GET /v1/conversations instead.
+        await self.messages.append(read_batch(caller, ref, up_to, self.clock.now_ms()))
+        return True

@@ -1,0 +1,205 @@
+"""GroupService and Participants over the embedded SQLite stores: permissions, validation,
+``group_event`` entries in every inbox involved, and group sends to every member."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from idgen.snowflake import SnowflakeGenerator
+from inbox.accounts_sqlite import SqliteAccountStore
+from inbox.errors import Conflict, Forbidden, InvalidInput, NotFound
+from inbox.groups import GroupService
+from inbox.groups_sqlite import SqliteGroupStore
+from inbox.models import AppendBatch, Appended, Caller, Entry, EntryKind, User
+from inbox.participants import Participants
+from inbox.service import MessageService, SendRequest
+from inbox.sqlite_db import SqliteDatabase
+from inbox.store_sqlite import SqliteInboxStore
+from inbox.wire import entry_json
+from tests.push.support import ManualClock
+
+
+class RecordingListener:
+    """Records every append the listeners are told about (live delivery, push)."""
+
+    def __init__(self) -> None:
+        self.batches: list[AppendBatch] = []
+
+    async def on_appended(self, batch: AppendBatch, appended: Appended) -> None:
+        self.batches.append(batch)
+
+
+@dataclass
+class World:
+    groups: GroupService
+    participants: Participants
+    messages: MessageService
+    inbox: SqliteInboxStore
+    listener: RecordingListener
+    users: list[Caller]
+
+    async def entries(self, caller: Caller) -> list[Entry]:
+        return (await self.inbox.read(caller.user_id, 0, 1000)).entries
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    db = SqliteDatabase(tmp_path / "m.db")
+    await db.open()
+    clock = ManualClock(1_760_000_000_000)
+    ids = SnowflakeGenerator(1, clock)
+    accounts = SqliteAccountStore(db)
+    inbox = SqliteInboxStore(db)
+    store = SqliteGroupStore(db)
+    listener = RecordingListener()
+    messages = MessageService(inbox, accounts, ids.next_id, clock, [listener])
+    groups = GroupService(store, accounts, messages, ids.next_id, clock)
+    messages.recipients = groups
+    users = []
+    for n in range(105):
+        user_id = ids.next_id()
+        await accounts.create_user(User(user_id, f"user{n}", f"User {n}", "hash", 0))
+        users.append(Caller(user_id, ids.next_id()))
+    yield World(groups, Participants(store), messages, inbox, listener, users)
+    await db.close()
+
+
+def _ids(callers: list[Caller]) -> list[int]:
+    return [c.user_id for c in callers]
+
+
+async def test_create_includes_the_creator_and_announces_to_every_member(world: World) -> None:
+    alice, bob, carol = world.users[:3]
+    group = await world.groups.create(alice, "  Trip  ", [bob.user_id, carol.user_id, bob.user_id])
+    assert group.name == "Trip" and group.owner_id == alice.user_id
+    assert group.member_ids == (alice.user_id, bob.user_id, carol.user_id)
+    for member in (alice, bob, carol):
+        [entry] = await world.entries(member)
+        assert entry.kind is EntryKind.GROUP_EVENT
+        assert entry.draft.conversation_id == f"g:{group.group_id}"
+        assert entry.draft.sender_id == alice.user_id
+        wire = entry_json(entry)
+        assert wire["group"] == {
+            "group_id": str(group.group_id), "name": "Trip", "owner_id": str(alice.user_id),
+            "member_ids": [str(u) for u in group.member_ids], "event": "created",
+            "user_ids": [str(u) for u in group.member_ids],
+        }  # fmt: skip
+        assert wire["msg_id"] != wire["group"]["group_id"]  # a fresh Snowflake
+    assert len(world.listener.batches) == 1  # listeners (live, push) saw the event
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 101])
+async def test_create_refuses_bad_names(world: World, name: str) -> None:
+    with pytest.raises(InvalidInput):
+        await world.groups.create(world.users[0], name, [])
+
+
+async def test_create_refuses_unknown_users_and_more_than_100(world: World) -> None:
+    alice = world.users[0]
+    with pytest.raises(NotFound):
+        await world.groups.create(alice, "x", [world.users[1].user_id, 424242])
+    with pytest.raises(Conflict) as full:
+        await world.groups.create(alice, "x", _ids(world.users[1:101]))
+    assert full.value.code == "group_full"
+    assert await world.entries(alice) == []  # nothing was created, nothing announced
+    group = await world.groups.create(alice, "x", _ids(world.users[1:100]))
+    assert len(group.member_ids) == 100
+
+
+async def test_get_is_for_members_only(world: World) -> None:
+    alice, bob, eve = world.users[:3]
+    group = await world.groups.create(alice, "g", [bob.user_id])
+    assert await world.groups.get(bob, group.group_id) == group
+    with pytest.raises(Forbidden):
+        await world.groups.get(eve, group.group_id)
+    with pytest.raises(NotFound):
+        await world.groups.get(alice, 987654321)
+
+
+async def test_any_member_adds_and_the_101st_is_refused(world: World) -> None:
+    alice, bob, carol, eve = world.users[:4]
+    group = await world.groups.create(alice, "g", [bob.user_id])
+    with pytest.raises(Forbidden):
+        await world.groups.add_members(eve, group.group_id, [eve.user_id])
+    with pytest.raises(NotFound):
+        await world.groups.add_members(bob, group.group_id, [carol.user_id, 31337])
+    after = await world.groups.add_members(bob, group.group_id, [carol.user_id, alice.user_id])
+    assert after.member_ids == (alice.user_id, bob.user_id, carol.user_id)
+    [event] = [e for e in await world.entries(carol) if e.draft.group is not None]
+    assert event.draft.group is not None
+    assert event.draft.group["event"] == "members_added"
+    assert event.draft.group["user_ids"] == [carol.user_id]
+    assert event.draft.sender_id == bob.user_id
+    before = len(await world.entries(alice))
+    same = await world.groups.add_members(bob, group.group_id, [carol.user_id])
+    assert same == after and len(await world.entries(alice)) == before  # no change, no event
+    await world.groups.add_members(alice, group.group_id, _ids(world.users[4:100]))
+    with pytest.raises(Conflict) as full:
+        await world.groups.add_members(alice, group.group_id, _ids(world.users[100:102]))
+    assert full.value.code == "group_full"
+    assert len((await world.groups.get(alice, group.group_id)).member_ids) == 99  # unchanged
+    last = await world.groups.add_members(alice, group.group_id, _ids(world.users[100:101]))
+    assert len(last.member_ids) == 100
+
+
+async def test_removal_rules_and_events(world: World) -> None:
+    alice, bob, carol, dave = world.users[:4]
+    group = await world.groups.create(alice, "g", _ids([bob, carol, dave]))
+    with pytest.raises(Forbidden):
+        await world.groups.remove_member(bob, group.group_id, carol.user_id)
+    await world.groups.remove_member(alice, group.group_id, carol.user_id)  # owner removes
+    await world.groups.remove_member(alice, group.group_id, carol.user_id)  # repeat: no-op
+    removed = [e for e in await world.entries(carol) if e.draft.group is not None]
+    assert [e.draft.group["event"] for e in removed if e.draft.group] == [
+        "created", "member_removed"]  # the removed member hears about it, once
+    with pytest.raises(Forbidden):
+        await world.groups.get(carol, group.group_id)
+    await world.groups.remove_member(bob, group.group_id, bob.user_id)  # a member leaves
+    await world.groups.remove_member(alice, group.group_id, alice.user_id)  # the owner leaves
+    after = await world.groups.get(dave, group.group_id)
+    assert after.owner_id == dave.user_id and after.member_ids == (dave.user_id,)
+    [last] = (await world.entries(dave))[-1:]
+    assert last.draft.group is not None
+    assert last.draft.group["owner_id"] == dave.user_id
+    assert last.draft.group["user_ids"] == [alice.user_id]
+
+
+async def test_group_send_reaches_every_member_and_only_members(world: World) -> None:
+    alice, bob, carol, eve = world.users[:4]
+    group = await world.groups.create(alice, "g", _ids([bob, carol]))
+    receipt, replayed = await world.messages.send(
+        bob, SendRequest("hello all", "c-1", to_group=group.group_id))
+    assert not replayed and receipt.conversation_id == f"g:{group.group_id}"
+    for member in (alice, bob, carol):
+        assert (await world.entries(member))[-1].draft.body == "hello all"
+    assert await world.entries(eve) == []
+    with pytest.raises(Forbidden):
+        await world.messages.send(eve, SendRequest("hi", "c-2", to_group=group.group_id))
+    with pytest.raises(NotFound):
+        await world.messages.send(eve, SendRequest("hi", "c-3", to_group=5555))
+
+
+async def test_participants_for_direct_and_group_conversations(world: World) -> None:
+    alice, bob, eve = world.users[:3]
+    group = await world.groups.create(alice, "g", [bob.user_id])
+    ref = await world.participants.require(bob, f"g:{group.group_id}")
+    assert await world.participants.members(ref) == [alice.user_id, bob.user_id]
+    with pytest.raises(Forbidden):
+        await world.participants.require(eve, f"g:{group.group_id}")
+    with pytest.raises(NotFound):
+        await world.participants.require(alice, "g:12345")
+    low, high = sorted((alice.user_id, bob.user_id))
+    direct = await world.participants.require(alice, f"d:{low}:{high}")
+    assert await world.participants.members(direct) == [low, high]
+    with pytest.raises(Forbidden):
+        await world.participants.require(eve, f"d:{low}:{high}")
+    with pytest.raises(NotFound):
+        await world.participants.require(alice, f"d:{high}:{low}")
+    with pytest.raises(InvalidInput):
+        await world.participants.require(alice, "x:1")
+    notes = await world.participants.require(alice, f"d:{alice.user_id}:{alice.user_id}")
+    assert await world.participants.members(notes) == [alice.user_id]
