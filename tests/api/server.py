@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -142,3 +143,20 @@ def sync_all(client: httpx.Client, account: Account, cursor: str = "0", limit: i
         cursor = page["cur_max_msg_id"]
         if not page["has_more"]:
             return out, cursor
+
+
+def sync_until_done(server: MessengerProcess, account: Account, done: threading.Event,
+                    out: list[dict[str, Any]], limit: int) -> None:
+    """Page through ``account``'s inbox from 0 while others write, appending to ``out``,
+    until ``done`` was set before a page that had no more (run it in a thread)."""
+    cursor = "0"
+    with server.client() as c:
+        while True:
+            finished = done.is_set()
+            r = c.get("/v1/sync", params={"cur_max_msg_id": cursor, "limit": limit},
+                      headers=account.headers)
+            page = r.json()
+            out.extend(page["entries"])
+            cursor = page["cur_max_msg_id"]
+            if finished and not page["has_more"]:
+                return

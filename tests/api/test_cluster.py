@@ -17,7 +17,14 @@ import pytest
 
 from idgen.snowflake import decode
 from tests.api.backends import production_env
-from tests.api.server import Account, MessengerProcess, new_account, send, sync_all
+from tests.api.server import (
+    Account,
+    MessengerProcess,
+    new_account,
+    send,
+    sync_all,
+    sync_until_done,
+)
 from tests.api.wsclient import collect_entries, open_ws
 from tests.servers.redis_server import RedisServer
 
@@ -75,19 +82,7 @@ def test_invariant_1_two_nodes_sending_concurrently_to_one_inbox(
                 if r.status_code != 201:
                     failures.append(r.text)
 
-    def sync_loop() -> None:
-        cursor = "0"
-        with node_a.client() as c:
-            while True:
-                finished = done.is_set()
-                page = c.get("/v1/sync", params={"cur_max_msg_id": cursor, "limit": 5},
-                             headers=owner.headers).json()
-                seen.extend(page["entries"])
-                cursor = page["cur_max_msg_id"]
-                if finished and not page["has_more"]:
-                    return
-
-    syncer = threading.Thread(target=sync_loop)
+    syncer = threading.Thread(target=sync_until_done, args=(node_a, owner, done, seen, 5))
     syncer.start()
     threads = [threading.Thread(target=send_loop, args=(k,)) for k in range(len(senders))]
     for t in threads:

@@ -7,10 +7,18 @@ import json
 import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from tests.api.server import MessengerProcess, messenger, new_account, send, sync_all
+from tests.api.server import (
+    MessengerProcess,
+    messenger,
+    new_account,
+    send,
+    sync_all,
+    sync_until_done,
+)
 from tests.api.wsclient import collect_entries, open_ws
 
 SENDERS = 8
@@ -24,7 +32,7 @@ def test_invariant_1_no_gap_no_duplicate_under_concurrent_senders(
     inbox_owner = new_account(client)
     senders = [new_account(client) for _ in range(SENDERS)]
     done = threading.Event()
-    seen: list[dict[str, object]] = []
+    seen: list[dict[str, Any]] = []
 
     def sender_loop(account_index: int) -> None:
         with server.client() as c:
@@ -32,20 +40,8 @@ def test_invariant_1_no_gap_no_duplicate_under_concurrent_senders(
                 r = send(c, senders[account_index], inbox_owner.user_id, f"{account_index}:{i}")
                 assert r.status_code == 201, r.text
 
-    def syncer() -> None:
-        cursor = "0"
-        with server.client() as c:
-            while True:
-                finished = done.is_set()
-                r = c.get("/v1/sync", params={"cur_max_msg_id": cursor, "limit": 3},
-                          headers=inbox_owner.headers)
-                page = r.json()
-                seen.extend(page["entries"])
-                cursor = page["cur_max_msg_id"]
-                if finished and not page["has_more"]:
-                    return
-
-    sync_thread = threading.Thread(target=syncer)
+    sync_thread = threading.Thread(target=sync_until_done,
+                                   args=(server, inbox_owner, done, seen, 3))
     sync_thread.start()
     threads = [threading.Thread(target=sender_loop, args=(k,)) for k in range(SENDERS)]
     for t in threads:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import pytest
 
 from idgen.snowflake import min_id_for_ms
 from inbox import conversations_cassandra
-from inbox.cassandra_schema import BUCKET_MS, create_schema
+from inbox.cassandra_schema import BUCKET_MS
 from inbox.conversations_cassandra import CONVERSATION_STATEMENTS, CassandraConversationStore
 from inbox.conversations_sqlite import SqliteConversationStore
 from inbox.models import AppendBatch, EntryDraft, EntryKind, Message
@@ -25,7 +25,6 @@ from inbox.sqlite_db import SqliteDatabase
 from inbox.store import ConversationStore
 from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox, CqlSession, DurableAppend
 from inbox.store_sqlite import SqliteInboxStore
-from tests.servers.cassandra_server import cql_session, unique_keyspace
 
 _users = itertools.count(7_000_000)
 _NOW = int(time.time() * 1000)
@@ -50,15 +49,6 @@ class Backend:
     async def delete_for_everyone(self, cid: str, sender: int, msg_id: int) -> None:
         draft = EntryDraft(EntryKind.DELETE, msg_id, cid, sender, 1, _NOW, scope="everyone")
         await self.write(draft, None)
-
-
-@pytest.fixture(scope="module")
-def keyspace(cassandra_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    name = unique_keyspace("convs")
-    with cql_session(cassandra_server.host, cassandra_server.port) as session:
-        create_schema(session, name)
-        yield name
-        session.execute(f"DROP KEYSPACE IF EXISTS {name}")
 
 
 @pytest.fixture(params=["sqlite", "cassandra"])

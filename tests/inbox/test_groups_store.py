@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from inbox.cassandra_schema import create_schema
 from inbox.errors import Conflict, NotFound
 from inbox.groups_cassandra import GROUP_STATEMENTS, CassandraGroupStore
 from inbox.groups_membership import new_group
@@ -22,7 +21,6 @@ from inbox.models import MAX_GROUP_MEMBERS, Group
 from inbox.sqlite_db import SqliteDatabase
 from inbox.store import GroupStore
 from inbox.store_cassandra import CqlSession
-from tests.servers.cassandra_server import cql_session, unique_keyspace
 
 _ids = itertools.count(1_000_000)
 
@@ -30,15 +28,6 @@ _ids = itertools.count(1_000_000)
 def _id() -> int:
     """A fresh id (groups and users of every test are disjoint in the shared keyspace)."""
     return next(_ids)
-
-
-@pytest.fixture(scope="module")
-def keyspace(cassandra_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    name = unique_keyspace("groups")
-    with cql_session(cassandra_server.host, cassandra_server.port) as session:
-        create_schema(session, name)
-        yield name
-        session.execute(f"DROP KEYSPACE IF EXISTS {name}")
 
 
 @pytest.fixture(params=["sqlite", "cassandra"])
