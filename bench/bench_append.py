@@ -1,13 +1,16 @@
 """Append throughput: ``python -m bench.bench_append [--redis-url URL] [--cassandra HOST:PORT]``.
 
-Measures, in one run and against the same servers, 1:1 (2 inboxes) and 100-member fan-out:
-- raw limits: pipelined ``XADD`` (Redis) and prepared inserts via ``execute_async`` with about
-  128 requests in flight, driven from driver callbacks (Cassandra);
-- the Redis log alone (reserve + commit scripts, one message per round trip each);
-- the Cassandra durable layer alone (``CassandraInbox.write``: inbox rows + history rows);
-- the hybrid store (``HybridInboxStore.append``, the production path).
-Prints inbox entries (or rows) per second and per-call latency p50/p95/p99. Without URLs it
-starts its own Redis and Cassandra from ``tests.servers``.
+Measures, in one run and against the same servers, 1:1 (2 inboxes) and 100-member fan-out,
+each case ``--repeat`` times (median printed, every run's rate beside it), with per-call
+latency p50/p95/p99 and the ratio to the raw limit measured just before:
+- Redis (``bench.append_redis``): raw limits (``redis-benchmark`` XADD, one EVAL doing 100
+  XADDs, pipelined XADD from Python), then the log's reserve + commit scripts per message
+  and pipelined, with redis-server's CPU beside them;
+- Cassandra (``bench.append_cassandra``): raw prepared inserts (windowed ``execute_async``
+  sweep, and unlogged batches), then ``CassandraInbox.write``;
+- the hybrid store (``HybridInboxStore.append``, the production path: Redis + Cassandra).
+Targets (issue 3) are checked at the end. Without URLs it starts its own Redis and Cassandra
+from ``tests.servers``. Runs on uvloop, as ``messenger serve`` does under uvicorn.
 """
 
 from __future__ import annotations
@@ -16,170 +19,126 @@ import argparse
 import asyncio
 import contextlib
 import random
-import statistics
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from functools import partial
 
 from redis.asyncio import Redis
 
+from bench import append_cassandra, append_redis
+from bench.measure import Sample, drive, line, load_average, median_of
 from idgen.snowflake import SnowflakeGenerator
-from inbox.log_redis import RedisInboxLog, Reservation, draft_to_json
+from inbox.log_redis import RedisInboxLog
 from inbox.models import AppendBatch, EntryDraft, EntryKind, Message
-from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox, CqlSession, DurableAppend
+from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox, CqlSession
 from inbox.store_hybrid import HybridInboxStore
 
-BODY = "x" * 100
+FANOUTS = (2, 100)
+REDIS_TARGET = 150_000  # inbox entries/s at fan-out 100
+CASSANDRA_TARGET = 8_000  # inbox rows/s
+CASSANDRA_RATIO = 0.70  # of the raw driver rate
 
 
-def report(name: str, units: float, seconds: float, lat_s: list[float], unit: str) -> float:
-    """Print one result line; return the rate."""
-    rate = units / seconds
-    if len(lat_s) >= 2:
-        cuts = statistics.quantiles(lat_s, n=100, method="inclusive")
-        p50, p95, p99 = (cuts[i] * 1e3 for i in (49, 94, 98))
-        p = f"p50 {p50:7.2f} ms  p95 {p95:7.2f} ms  p99 {p99:7.2f} ms"
-    else:
-        p = ""
-    print(f"{name:<44} {rate:>11,.0f} {unit}/s  {p}", flush=True)
-    return rate
-
-
-async def drive(op: Callable[[int], Awaitable[None]], count: int, concurrency: int
-                ) -> tuple[float, list[float]]:  # fmt: skip
-    """Run ``op(i)`` for i < count with ``concurrency`` workers; (seconds, latencies)."""
-    latencies: list[float] = []
-    counter = iter(range(count))
-
-    async def worker() -> None:
-        for i in counter:
-            started = time.perf_counter()
-            await op(i)
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - started, latencies
-
-
-def _draft(gen: SnowflakeGenerator) -> EntryDraft:
-    return EntryDraft(EntryKind.MESSAGE, gen.next_id(), "g:1", 1, 1, int(time.time() * 1000), BODY)
-
-
-async def bench_redis(url: str, fanouts: list[int], messages: int) -> None:
-    """Raw pipelined XADD, then the reserve+commit scripts."""
-    redis = Redis.from_url(url)
+async def run_redis(url: str, args: argparse.Namespace) -> dict[str, Sample]:
+    """Raw limits first, then the log; returns the medians by case."""
+    body = append_redis.entry_json(SnowflakeGenerator(9))
+    out: dict[str, Sample] = {}
+    for key, sample in (("xadd", append_redis.raw_xadd_benchmark(url, body)),
+                        ("lua", append_redis.raw_lua_fanout(url, body, 100))):  # fmt: skip
+        if sample is None:
+            print(f"(redis-benchmark not installed: no {key} raw limit)")
+        else:
+            print(line(sample), flush=True)
+            out[key] = sample
+    redis = Redis.from_url(url, max_connections=256)
     log = RedisInboxLog(redis)
-    gen = SnowflakeGenerator(1)
-    fields: dict[Any, Any] = {"e": draft_to_json(_draft(gen))}
-    started = time.perf_counter()
-    total = 200_000
-    for chunk in range(0, total, 2000):
-        async with redis.pipeline(transaction=False) as pipe:
-            for i in range(chunk, chunk + 2000):
-                pipe.xadd(f"raw:{{u:{i % 1000}}}", fields, maxlen=10000, approximate=True)
-            await pipe.execute()
-    report("redis raw pipelined XADD", total, time.perf_counter() - started, [], "entries")
-    for fanout in fanouts:
-        base = random.randrange(10**12)
-        users = [base + i for i in range(fanout)]
-        now = await log.time_ms()
-        for uid in users:
-            await log.seed(uid, 0, 0, 0, 0, now, 60_000, "bench")
-
-        async def reserve(_: int, users: list[int] = users) -> None:
-            res = await log.reserve(users, gen.next_id(), 5000, fields)
-            assert isinstance(res, Reservation)
-            await log.commit(res, None)
-
-        count = max(200, messages * 20 // fanout)
-        seconds, lat = await drive(reserve, count, 16)
-        report(f"redis log reserve+commit fan-out {fanout}", count * fanout, seconds, lat,
-               "entries")  # fmt: skip
-    await redis.aclose()
+    try:
+        out["xadd-py"] = await median_of(args.repeat, lambda: append_redis.raw_xadd_python(
+            redis, body))  # fmt: skip
+        for fanout in FANOUTS:
+            count = max(400, args.messages * 20 // fanout)
+            raw = out.get("lua") if fanout == 100 else None  # 1:1 is round-trip bound
+            case = partial(append_redis.log_per_message, log, fanout, count, body)
+            out[f"log{fanout}"] = await median_of(args.repeat, case, raw.rate if raw else None)
+        out["pipelined"] = await median_of(args.repeat, lambda: append_redis.log_pipelined(
+            log, 100, max(400, args.messages * 20 // 100), body),
+            out["lua"].rate if "lua" in out else None)  # fmt: skip
+    finally:
+        await append_redis.cleanup(redis)
+        await redis.aclose()
+    return out
 
 
-def raw_cassandra(cql: CqlSession, rows: int, in_flight: int = 128) -> float:
-    """Prepared inbox inserts from driver callbacks, ``in_flight`` outstanding; rows/s."""
-    session, stmt = cql._session, cql.prepared["insert_entry"]
-    gen = SnowflakeGenerator(2)
-    done = threading.Event()
-    lock = threading.Lock()
-    state = {"sent": 0, "left": rows}
-
-    def params() -> tuple[Any, ...]:
-        pos = gen.next_id()
-        return (random.randrange(10**6), 0, pos, "message", pos, "g:1", 1, 1, 0, BODY, None,
-                None, None, 1)  # fmt: skip
-
-    def send() -> None:
-        with lock:
-            if state["sent"] >= rows:
-                return
-            state["sent"] += 1
-            args = params()
-        session.execute_async(stmt, args).add_callbacks(finished, finished)
-
-    def finished(_: Any) -> None:
-        with lock:
-            state["left"] -= 1
-            if state["left"] == 0:
-                done.set()
-        send()
-
-    started = time.perf_counter()
-    for _ in range(in_flight):
-        send()
-    done.wait()
-    seconds = time.perf_counter() - started
-    return report("cassandra raw execute_async (128 in flight)", rows, seconds, [], "rows")
-
-
-async def bench_cassandra(contact: str, keyspace: str, fanouts: list[int], messages: int
-                          ) -> CqlSession:  # fmt: skip
-    """Raw driver inserts next to ``CassandraInbox.write``."""
-    cql = await CqlSession.connect([contact], keyspace, statements=INBOX_STATEMENTS)
-    await asyncio.to_thread(raw_cassandra, cql, 3000)  # warm-up
-    raw = await asyncio.to_thread(raw_cassandra, cql, 30_000)
+async def run_cassandra(cql: CqlSession, args: argparse.Namespace) -> dict[str, Sample]:
+    """Raw driver sweep, raw batches, then ``CassandraInbox.write``."""
+    out: dict[str, Sample] = {}
+    rows = args.messages * 10
+    await asyncio.to_thread(append_cassandra.raw_inserts, cql, rows // 4, 1, 256)  # warm-up
+    best: Sample | None = None
+    for windows, window in append_cassandra.RAW_SWEEP:
+        sample = await median_of(args.repeat, partial(
+            asyncio.to_thread, append_cassandra.raw_inserts, cql, rows, windows, window))
+        if best is None or sample.rate > best.rate:
+            best = sample
+    assert best is not None
+    out["raw"] = best
+    print(f"{'':<52} raw driver rate = {best.rate:,.0f} rows/s ({best.name})")
+    out["batches"] = await median_of(args.repeat, lambda: asyncio.to_thread(
+        append_cassandra.raw_batches, cql, rows, 1, 64))  # fmt: skip
     inbox = CassandraInbox(cql)
-    gen = SnowflakeGenerator(3)
-    for fanout in fanouts:
-        users = {random.randrange(10**12) + i: 0 for i in range(fanout)}
-
-        async def write(_: int, users: dict[int, int] = users) -> None:
-            draft = _draft(gen)
-            message = Message(draft.msg_id, "g:1", 1, 1, BODY, draft.created_at_ms)
-            positions = {uid: draft.msg_id for uid in users}
-            await inbox.write(DurableAppend(draft, positions, message), None, 1)
-
-        count = max(100, messages * 10 // fanout)
-        seconds, lat = await drive(write, count, max(2, 128 // fanout))
-        rows = count * (fanout + 3)
-        rate = report(f"cassandra store write fan-out {fanout}", rows, seconds, lat, "rows")
-        print(f"{'':<44} = {rate / raw:.0%} of the raw driver rate")
-    return cql
+    for fanout in FANOUTS:
+        count = max(200, rows // (fanout + 2))
+        case = partial(append_cassandra.store_write, inbox, fanout, count)
+        out[f"store{fanout}"] = sample = await median_of(args.repeat, case, best.rate)
+        print(f"{'':<52} all rows (inbox + history) {sample.all_rate:,.0f} rows/s = "
+              f"{sample.all_rate / best.rate:.0%} of raw inserts, "
+              f"{sample.all_rate / out['batches'].rate:.0%} of raw batches")
+    return out
 
 
-async def bench_hybrid(url: str, cql: CqlSession, fanouts: list[int], messages: int) -> None:
-    """The production append path."""
+async def run_hybrid(url: str, cql: CqlSession, args: argparse.Namespace) -> None:
+    """The production append path (reserve, Cassandra write, commit) per message."""
     redis = Redis.from_url(url, max_connections=1024)
     store = HybridInboxStore(RedisInboxLog(redis), CassandraInbox(cql))
     gen = SnowflakeGenerator(4)
-    for fanout in fanouts:
-        users = tuple(random.randrange(10**12) + i for i in range(fanout))
-        await store.append(AppendBatch(_draft(gen), users))  # seeds the sequencers
+    try:
+        for fanout in FANOUTS:
+            users = tuple(random.randrange(10**12) + i for i in range(fanout))
+            draft = EntryDraft(EntryKind.MESSAGE, gen.next_id(), "g:1", 1, 1, 0, "x")
+            await store.append(AppendBatch(draft, users))  # seeds the sequencers
 
-        async def append(i: int, users: tuple[int, ...] = users) -> None:
-            draft = _draft(gen)
-            message = Message(draft.msg_id, "g:1", 1, 1, BODY, draft.created_at_ms)
-            await store.append(AppendBatch(draft, users, message, (users[0], f"c{i}"), users[0]))
+            async def case(users: tuple[int, ...] = users, fanout: int = fanout) -> Sample:
+                async def append(_: int) -> None:
+                    msg_id = gen.next_id()
+                    draft = EntryDraft(EntryKind.MESSAGE, msg_id, "g:1", 1, 1,
+                                       int(time.time() * 1000), append_redis.BODY)  # fmt: skip
+                    message = Message(msg_id, "g:1", 1, 1, append_redis.BODY, 0)
+                    await store.append(AppendBatch(draft, users, message, (users[0], f"c{msg_id}"),
+                                                   users[0]))  # fmt: skip
 
-        count = max(100, messages * 10 // fanout)
-        seconds, lat = await drive(append, count, max(4, 256 // fanout))
-        report(f"hybrid append fan-out {fanout}", count * fanout, seconds, lat, "entries")
-        print(f"{'':<44} = {count / seconds:,.0f} messages/s")
-    await redis.aclose()
+                count = max(200, args.messages * 10 // fanout)
+                seconds, lat, cpu = await drive(append, count, max(4, 256 // fanout))
+                return Sample(f"hybrid append fan-out {fanout}", count * fanout, seconds,
+                              "entries", lat, cpu, f"{count / seconds:,.0f} msgs/s")  # fmt: skip
+
+            await median_of(args.repeat, case)
+    finally:
+        await redis.aclose()
+
+
+def verdict(redis: dict[str, Sample], cassandra: dict[str, Sample]) -> None:
+    """Print the issue's targets against the medians."""
+    print("\ntargets (issue 3):")
+    rate = redis["log100"].rate
+    print(f"  redis fan-out 100 >= {REDIS_TARGET:,} entries/s: {rate:,.0f} "
+          f"{'MET' if rate >= REDIS_TARGET else 'NOT MET'}")
+    raw = cassandra["raw"].rate
+    for fanout in FANOUTS:
+        rate = cassandra[f"store{fanout}"].rate
+        ok = rate >= CASSANDRA_TARGET and rate >= CASSANDRA_RATIO * raw
+        print(f"  cassandra fan-out {fanout} >= {CASSANDRA_TARGET:,} inbox rows/s and >= "
+              f"{CASSANDRA_RATIO:.0%} of raw {raw:,.0f}: {rate:,.0f} ({rate / raw:.0%}) "
+              f"{'MET' if ok else 'NOT MET'}")
 
 
 @contextlib.contextmanager
@@ -199,12 +158,25 @@ def servers(redis_url: str | None, cassandra: str | None) -> Iterator[tuple[str,
 
 async def main_async(args: argparse.Namespace, redis_url: str, contact: str) -> None:
     """Run every benchmark in order."""
-    fanouts = [2, 100]
-    keyspace = f"bench_{random.randrange(16**8):08x}"
-    await bench_redis(redis_url, fanouts, args.messages)
-    cql = await bench_cassandra(contact, keyspace, fanouts, args.messages)
-    await bench_hybrid(redis_url, cql, fanouts, args.messages)
-    await cql.close()
+    print(f"{load_average()}; {args.repeat} runs per case, median shown", flush=True)
+    redis = cassandra = None
+    if "redis" in args.only:
+        redis = await run_redis(redis_url, args)
+    if "cassandra" in args.only or "hybrid" in args.only:
+        keyspace = f"bench_{random.randrange(16**8):08x}"
+        cql = await CqlSession.connect([contact], keyspace, statements=INBOX_STATEMENTS)
+        try:
+            if "cassandra" in args.only:
+                cassandra = await run_cassandra(cql, args)
+            if "hybrid" in args.only:
+                await run_hybrid(redis_url, cql, args)
+        finally:
+            # Dropped so that the node does not spend the next run compacting this one's rows.
+            await asyncio.to_thread(cql.session.execute, f"DROP KEYSPACE IF EXISTS {keyspace}")
+            await cql.close()
+    print(load_average())
+    if redis and cassandra:
+        verdict(redis, cassandra)
 
 
 def main() -> None:
@@ -213,9 +185,18 @@ def main() -> None:
     parser.add_argument("--redis-url")
     parser.add_argument("--cassandra", help="host:port of a Cassandra node")
     parser.add_argument("--messages", type=int, default=2000, help="scale of each run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case (median shown)")
+    parser.add_argument("--only", nargs="+", default=["redis", "cassandra", "hybrid"],
+                        choices=["redis", "cassandra", "hybrid"])  # fmt: skip
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     args = parser.parse_args()
     with servers(args.redis_url, args.cassandra) as (redis_url, contact):
-        asyncio.run(main_async(args, redis_url, contact))
+        if args.loop == "uvloop":
+            import uvloop
+
+            uvloop.run(main_async(args, redis_url, contact))
+        else:
+            asyncio.run(main_async(args, redis_url, contact))
 
 
 if __name__ == "__main__":

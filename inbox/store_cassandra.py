@@ -10,12 +10,13 @@ positions that the Redis sequencer assigned, with an explicit write timestamp, a
 them again with a larger timestamp when an append is fenced (so a late write loses). It does
 not order concurrent writers itself; see ``store_hybrid`` for how visibility is decided.
 Null columns are bound as ``UNSET_VALUE``: one prepared statement per table, no tombstones.
+Appends go out as unlogged batches shared between concurrent writes (``inbox.cql_writes``):
+per request, not per row, is where the driver and the node spend their time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -24,8 +25,12 @@ from typing import Any, Final
 
 from cassandra import ConsistencyLevel, DriverException, RequestExecutionException
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
-from cassandra.query import UNSET_VALUE, tuple_factory
+from cassandra.policies import (
+    DCAwareRoundRobinPolicy,
+    ExponentialReconnectionPolicy,
+    TokenAwarePolicy,
+)
+from cassandra.query import UNSET_VALUE, Statement, tuple_factory
 
 from idgen.snowflake import min_id_for_ms
 from inbox.cassandra_schema import (
@@ -35,6 +40,8 @@ from inbox.cassandra_schema import (
     bucket_of,
     create_schema,
 )
+from inbox.cql_writes import WriteCombiner
+from inbox.entry_rows import draft_values, entry_from_row
 from inbox.errors import Unavailable
 from inbox.models import Entry, EntryDraft, EntryKind, Message, SendReceipt
 
@@ -84,6 +91,7 @@ INBOX_STATEMENTS: Final = {
     "get_receipt": "SELECT msg_id, id, conversation_id, created_at_ms FROM sends_by_client_id "
     "WHERE sender_id = ? AND client_msg_id = ?",
 }
+_CONV_FIRST_CACHE: Final = 100_000
 MAX_SKEW_MS: Final = 60_000
 """How far ahead of this node's clock a position may be; bounds backward bucket scans."""
 _DRIVER_ERRORS = (DriverException, RequestExecutionException, NoHostAvailable, OSError)
@@ -101,6 +109,12 @@ class CqlSession:
         self._cluster = cluster
         self._session = session
         self.prepared = dict(prepared)
+        self._combiner = WriteCombiner(session, self._by_replica, _write_failed)
+
+    @property
+    def session(self) -> Any:
+        """The driver's session (for tools that measure the driver itself)."""
+        return self._session
 
     @classmethod
     async def connect(
@@ -134,6 +148,9 @@ class CqlSession:
                 connect_timeout=request_timeout,
                 control_connection_timeout=request_timeout,
                 protocol_version=protocol_version,
+                # The default backs off to 10 minutes: a restarted node would stay "down"
+                # to us for minutes. Sends fail with 503 meanwhile, so retry often.
+                reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),
             )
             try:
                 session = cluster.connect()
@@ -181,12 +198,40 @@ class CqlSession:
 
         Completions are counted on the driver's thread and the loop is woken once, so a
         100-row fan-out costs one cross-thread hop, not 100."""
-        if not calls:
+        try:
+            bound = [self.prepared[name].bind(params) for name, params in calls]
+        except _DRIVER_ERRORS as exc:
+            raise Unavailable(f"Cassandra unreachable: {exc}") from exc
+        await self._execute_statements(bound)
+
+    async def write_batched(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """Run writes like ``execute_all``, but as unlogged batches shared with the other
+        writes of this loop iteration (``cql_writes.WriteCombiner``): far fewer requests,
+        no atomicity asked for (callers fence by write timestamp). ``Unavailable`` if a
+        batch holding one of these rows failed."""
+        bound = [self.prepared[name].bind(params) for name, params in calls]
+        await self._combiner.write(bound)
+
+    def _by_replica(self, bound: list[Any]) -> list[list[Any]]:
+        """Group bound statements by the first replica of their partition (one group when the
+        cluster has one node, the common case, without computing tokens)."""
+        metadata = self._cluster.metadata
+        if len(metadata.all_hosts()) <= 1:
+            return [bound]
+        groups: dict[Any, list[Any]] = {}
+        for stmt in bound:
+            replicas = metadata.get_replicas(stmt.keyspace, stmt.routing_key)
+            groups.setdefault(replicas[0] if replicas else None, []).append(stmt)
+        return list(groups.values())
+
+    async def _execute_statements(self, statements: Sequence[Statement]) -> None:
+        """``execute_all`` for ready statements (bound or batches)."""
+        if not statements:
             return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         lock = threading.Lock()
-        state: dict[str, Any] = {"left": len(calls), "error": None}
+        state: dict[str, Any] = {"left": len(statements), "error": None}
 
         def settle() -> None:
             if not future.done():
@@ -206,8 +251,8 @@ class CqlSession:
                 loop.call_soon_threadsafe(settle)
 
         try:
-            for name, params in calls:
-                response = self._session.execute_async(self.prepared[name], params)
+            for statement in statements:
+                response = self._session.execute_async(statement)
                 response.add_callbacks(lambda _rows: one_done(None), one_done)
         except _DRIVER_ERRORS as exc:
             raise Unavailable(f"Cassandra unreachable: {exc}") from exc
@@ -216,6 +261,10 @@ class CqlSession:
     async def close(self) -> None:
         """Shut the driver's cluster down (in a thread: it joins the driver's threads)."""
         await asyncio.to_thread(self._cluster.shutdown)
+
+
+def _write_failed(error: BaseException) -> BaseException:
+    return Unavailable(f"Cassandra write failed: {error}")
 
 
 _TABLE_REF = re.compile(r"\b(FROM|INTO|UPDATE)\s+([a-z_]+)\b")
@@ -251,20 +300,21 @@ class CassandraInbox:
     def __init__(self, cql: CqlSession) -> None:
         """Use a ``CqlSession`` prepared with ``STATEMENTS``."""
         self._cql = cql
+        # conversation -> smallest first bucket this process has durably written; the
+        # min-register needs no rewrite for later messages (a pure saving of one row each).
+        self._conv_first: dict[str, int] = {}
 
     async def write(self, append: DurableAppend, receipt: SendReceipt | None, ts_us: int) -> None:
-        """Write every row of ``append`` concurrently, all with write timestamp ``ts_us``."""
+        """Write every row of ``append`` with write timestamp ``ts_us``, as unlogged batches
+        shared with concurrent writes (``CqlSession.write_batched``)."""
         draft = append.draft
-        group = None if draft.group is None else json.dumps(draft.group, separators=(",", ":"))
+        values = tuple(_or_unset(v) for v in draft_values(draft))
         calls: list[tuple[str, Sequence[Any]]] = [
-            ("insert_entry", (user_id, bucket_of(pos), pos, draft.kind.value, draft.msg_id,
-                              draft.conversation_id, draft.sender_id, draft.sender_device_id,
-                              draft.created_at_ms, _or_unset(draft.body),
-                              _or_unset(draft.up_to_msg_id), _or_unset(draft.scope),
-                              _or_unset(group), ts_us))
+            ("insert_entry", (user_id, bucket_of(pos), pos, *values, ts_us))
             for user_id, pos in append.positions.items()
-        ]  # fmt: skip
+        ]
         message = append.message
+        first_written: tuple[str, int] | None = None
         if message is not None:
             bucket = bucket_of(message.msg_id)
             calls += [
@@ -272,9 +322,12 @@ class CassandraInbox:
                                     message.sender_id, message.sender_device_id, message.body,
                                     message.created_at_ms, ts_us)),
                 ("insert_message_id", (message.msg_id, message.conversation_id, bucket, ts_us)),
-                ("set_conv_first", (FIRST_BUCKET_TS_BASE - bucket, bucket,
-                                    message.conversation_id)),
             ]  # fmt: skip
+            known = self._conv_first.get(message.conversation_id)
+            if known is None or bucket < known:
+                calls.append(("set_conv_first", (FIRST_BUCKET_TS_BASE - bucket, bucket,
+                                                 message.conversation_id)))  # fmt: skip
+                first_written = (message.conversation_id, bucket)
         if _deletes_for_everyone(draft):
             bucket = bucket_of(draft.msg_id)
             calls += [
@@ -286,7 +339,15 @@ class CassandraInbox:
             calls.append(("insert_receipt", (sender, client_msg_id, receipt.msg_id, receipt.id,
                                              receipt.conversation_id, receipt.created_at_ms,
                                              ts_us)))  # fmt: skip
-        await self._cql.execute_all(calls)
+        await self._cql.write_batched(calls)
+        if first_written is not None:
+            self._remember_first(*first_written)
+
+    def _remember_first(self, conversation_id: str, bucket: int) -> None:
+        if len(self._conv_first) >= _CONV_FIRST_CACHE:
+            self._conv_first.clear()  # bounded; forgetting only costs a rewrite
+        self._conv_first[conversation_id] = min(bucket, self._conv_first.get(conversation_id,
+                                                                             bucket))  # fmt: skip
 
     async def fence(self, append: DurableAppend, ts_us: int) -> None:
         """Delete whatever ``write`` may have stored, with timestamp ``ts_us`` (which must be
@@ -337,7 +398,7 @@ class CassandraInbox:
             rows = await self._cql.execute(
                 "read_entries", (user_id, bucket, after, upto, limit - len(out))
             )
-            out.extend(_entry_from_row(row) for row in rows)
+            out.extend(entry_from_row(row) for row in rows)
             bucket += 1
         return out
 
@@ -391,13 +452,3 @@ class CassandraInbox:
     async def ping(self) -> None:
         """Raise ``Unavailable`` unless Cassandra answers a quorum read."""
         await self._cql.execute("get_inbox_first", (0,))
-
-
-def _entry_from_row(row: Sequence[Any]) -> Entry:
-    group = json.loads(row[10]) if row[10] is not None else None
-    draft = EntryDraft(
-        kind=EntryKind(row[1]), msg_id=row[2], conversation_id=row[3], sender_id=row[4],
-        sender_device_id=row[5], created_at_ms=row[6], body=row[7], up_to_msg_id=row[8],
-        scope=row[9], group=group,
-    )  # fmt: skip
-    return Entry(id=int(row[0]), draft=draft)

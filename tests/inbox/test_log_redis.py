@@ -129,3 +129,55 @@ async def test_trim_raises_the_floor(log: RedisInboxLog) -> None:
     state = await log.state(uid, 0, 1)
     assert await log.redis.xlen(stream_key(uid)) < 400
     assert state.floor >= mid and state.entries[0][0] == state.floor + 1
+
+
+async def test_commit_is_all_or_nothing_when_a_mark_is_gone(log: RedisInboxLog) -> None:
+    users = _users(3)
+    await _seed_all(log, users)
+    mid = min_id_for_ms(int(time.time() * 1000))
+    res = await log.reserve(users, mid, 5000, {"e": "x"})
+    assert isinstance(res, Reservation)
+    # One inbox's mark vanished (as if fenced): the commit must clear none of the others.
+    await log.redis.hdel(meta_key(users[1]), f"p:{res.positions[users[1]]}")
+    assert await log.commit(res, ("idem:{u:1}:x", "r:1", 1000)) == "expired"
+    assert await log.redis.get("idem:{u:1}:x") is None
+    for uid in (users[0], users[2]):
+        state = await log.state(uid, 0, 10)
+        assert state.pending == [(res.positions[uid], res.deadline_ms)]
+
+
+async def test_positions_carry_across_digits(log: RedisInboxLog) -> None:
+    [uid] = _users(1)
+    await _seed_all(log, [uid], head=10**18 - 1)  # above any time floor: head + 1 wins
+    res = await log.reserve([uid], 1, 1000, {"e": "x"})
+    assert isinstance(res, Reservation) and res.positions[uid] == 10**18
+    assert res.previous[uid] == 0  # the seeded ``last``
+    assert await log.commit(res, None) == "ok"
+    state = await log.state(uid, 10**18 - 1, 10)
+    assert state.head == 10**18 and [p for p, _ in state.entries] == [10**18]
+
+
+async def test_pipelined_reserves_and_commits_keep_list_order(log: RedisInboxLog) -> None:
+    users = _users(5)
+    await _seed_all(log, users)
+    mid = min_id_for_ms(int(time.time() * 1000))
+    reserved = await log.reserve_many([(users, mid, {"e": f"m{i}"}) for i in range(4)], 5000)
+    assert all(isinstance(r, Reservation) for r in reserved)
+    positions = [r.positions[users[0]] for r in reserved if isinstance(r, Reservation)]
+    assert positions == sorted(positions) and len(set(positions)) == 4
+    assert await log.commit_many([r for r in reserved if isinstance(r, Reservation)]) == ["ok"] * 4
+    state = await log.state(users[4], 0, 10)
+    assert [f["e"] for _, f in state.entries] == ["m0", "m1", "m2", "m3"] and state.pending == []
+
+
+async def test_abort_drops_only_its_own_mark(log: RedisInboxLog) -> None:
+    [uid] = _users(1)
+    await _seed_all(log, [uid])
+    mid = min_id_for_ms(int(time.time() * 1000))
+    res = await log.reserve([uid], mid, 5000, {"e": "x"})
+    assert isinstance(res, Reservation)
+    await log.abort(res.positions, res.deadline_ms + 1)  # another reservation's deadline
+    assert (await log.state(uid, 0, 10)).pending == [(res.positions[uid], res.deadline_ms)]
+    await log.abort(res.positions, res.deadline_ms)
+    state = await log.state(uid, 0, 10)
+    assert state.pending == [] and state.entries == []

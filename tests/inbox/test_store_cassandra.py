@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from idgen.snowflake import min_id_for_ms
 from inbox.accounts_cassandra import ACCOUNT_STATEMENTS, CassandraAccountStore
-from inbox.cassandra_schema import BUCKET_MS, bucket_of, create_schema, replication_cql
-from inbox.errors import Conflict
+from inbox.cassandra_schema import BUCKET_MS, bucket_of, replication_cql
+from inbox.errors import Conflict, Unavailable
 from inbox.models import (
     Device,
     EntryDraft,
@@ -21,18 +22,6 @@ from inbox.models import (
     User,
 )
 from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox, CqlSession, DurableAppend
-from tests.servers.cassandra_server import cql_session, unique_keyspace
-
-
-@pytest.fixture(scope="module")
-def keyspace(cassandra_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A fresh keyspace with the schema, created twice to prove ``create_schema`` idempotent."""
-    name = unique_keyspace("cass")
-    with cql_session(cassandra_server.host, cassandra_server.port) as session:
-        create_schema(session, name)
-        create_schema(session, name)
-        yield name
-        session.execute(f"DROP KEYSPACE IF EXISTS {name}")
 
 
 @pytest.fixture
@@ -148,3 +137,39 @@ async def test_devices_ack_and_push(cql: CqlSession) -> None:
     assert gone is not None and not gone.active and gone.push is None
     assert gone.last_seen_ms == now + 5
     assert [d.device_id for d in await accounts.list_devices(5)] == [201]
+
+
+async def test_concurrent_writes_share_batches_and_all_land(cql: CqlSession) -> None:
+    """Writes issued together are combined into shared unlogged batches (``cql_writes``);
+    every row lands, including a body too large to share a batch."""
+    inbox = CassandraInbox(cql)
+    now = _now()
+    base = min_id_for_ms(now)
+    members = [3000 + i for i in range(25)]
+    bodies = [f"m{i}" if i % 10 else "y" * 9000 for i in range(30)]
+
+    async def send(i: int) -> None:
+        mid = base + i
+        message = Message(mid, "g:77", 1, 11, bodies[i], now)
+        await inbox.write(DurableAppend(_draft(mid, bodies[i]), dict.fromkeys(members, mid),
+                                        message), None, now * 1000)  # fmt: skip
+
+    await asyncio.gather(*(send(i) for i in range(30)))
+    for uid in (members[0], members[-1]):
+        got = await inbox.read(uid, 0, base + 29, 100)
+        assert [(e.id, e.draft.body) for e in got] == [(base + i, bodies[i]) for i in range(30)]
+    history = await inbox.history("g:77", None, 100, now)
+    assert [m.msg_id for m in history] == [base + i for i in range(29, -1, -1)]
+
+
+async def test_a_rejected_row_fails_its_write_not_later_ones(cql: CqlSession) -> None:
+    inbox = CassandraInbox(cql)
+    now = _now()
+    mid = min_id_for_ms(now)
+    bad = DurableAppend(_draft(mid), {31: mid}, idempotency_key=(1, "k" * 70_000))
+    receipt = SendReceipt(mid, mid, "d:1:2", now)
+    with pytest.raises(Unavailable):  # Cassandra refuses a key over 64 KiB
+        await inbox.write(bad, receipt, now * 1000)
+    good = DurableAppend(_draft(mid + 1), {31: mid + 1})
+    await inbox.write(good, None, now * 1000)
+    assert [e.id for e in await inbox.read(31, mid, mid + 1, 10)] == [mid + 1]

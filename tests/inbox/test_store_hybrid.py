@@ -8,32 +8,23 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
 from idgen.snowflake import SnowflakeGenerator
-from inbox.cassandra_schema import create_schema
 from inbox.errors import Unavailable
 from inbox.log_redis import RedisInboxLog, Reservation, draft_to_json
 from inbox.models import AppendBatch, Entry, EntryDraft, EntryKind, Message
 from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox, CqlSession, DurableAppend
 from inbox.store_hybrid import HybridInboxStore
-from tests.servers.cassandra_server import cql_session, unique_keyspace
+from tests.servers.cassandra_server import unique_keyspace
 
 TTL_MS = 1000
 SKEW_MS = 200
 StoreFactory = Callable[..., Awaitable[HybridInboxStore]]
-
-
-@pytest.fixture(scope="module")
-def keyspace(cassandra_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    name = unique_keyspace("hybrid")
-    with cql_session(cassandra_server.host, cassandra_server.port) as session:
-        create_schema(session, name)
-        yield name
 
 
 @pytest.fixture
