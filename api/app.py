@@ -8,7 +8,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI, WebSocket
 
 from api.errors import BodyLimit, install_error_handlers
-from api.routes import accounts, conversations, groups, messages, ops
+from api.routes import accounts, conversations, groups, messages, ops, presence
 from api.settings import Settings
 from api.wiring import open_services
 
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   lifespan=lifespan)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
-    for module in (accounts, conversations, groups, messages, ops):
+    for module in (accounts, conversations, groups, messages, ops, presence):
         app.include_router(module.router)
 
     @app.websocket("/v1/ws")

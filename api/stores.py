@@ -100,7 +100,7 @@ async def open_production_stores(settings: Settings, stack: AsyncExitStack, cloc
                                  ) -> Stores:
     """Redis (hot inboxes, live bus, worker-id lease) + Cassandra (everything durable)."""
     # Imported here so that the embedded default never loads the Cassandra driver.
-    from gateway.bus_redis import RedisLiveBus
+    from gateway.bus_redis import RedisLiveBus, registry_ttl_s
     from inbox.accounts_cassandra import ACCOUNT_STATEMENTS, CassandraAccountStore
     from inbox.conversations_cassandra import (
         CONVERSATION_STATEMENTS,
@@ -129,7 +129,8 @@ async def open_production_stores(settings: Settings, stack: AsyncExitStack, cloc
     next_id = await lease_worker_id(redis, settings.node_name, clock, stack)
     durable = CassandraInbox(cql)
     inbox = HybridInboxStore(RedisInboxLog(redis), durable, clock_ms=clock.now_ms)
-    bus = RedisLiveBus(redis, settings.node_name)
+    bus = RedisLiveBus(redis, settings.node_name,
+                       ttl_s=registry_ttl_s(settings.heartbeat_interval_ms))
     await bus.start()
     stack.push_async_callback(bus.close)
     return Stores(

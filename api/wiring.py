@@ -20,6 +20,8 @@ from gateway.endpoint import Gateway, GatewayConfig
 from gateway.handlers import FrameHandlers, read_handler
 from gateway.hub import Hub
 from gateway.live import LivePublisher
+from gateway.presence_contacts import StoreContacts
+from gateway.presence_service import PresenceService, presence_window_ms
 from gateway.typing_relay import TypingRelay
 from idgen.clock import SYSTEM_CLOCK, Clock
 from inbox.accounts import AccountService
@@ -66,6 +68,7 @@ class Services:
     conversation_views: ConversationViews
     reads: ReadService
     deletes: DeleteService
+    presence: PresenceService
 
     @property
     def inbox(self) -> InboxStore:
@@ -94,6 +97,8 @@ async def open_services(settings: Settings, stack: AsyncExitStack, clock: Clock 
     stores = await open_stores(settings, stack, clock)
     queue = await open_push_queue(settings, stack, clock)
     services = wire_services(settings, clock, stores, queue)
+    await services.presence.start()
+    stack.push_async_callback(services.presence.close)  # before the bus closes
     if settings.push_workers > 0:
         start_push_workers(settings, queue, stores.accounts, services.push_metrics, clock, stack)
     return services
@@ -146,10 +151,13 @@ def wire_services(settings: Settings, clock: Clock, stores: Stores, queue: PushQ
     handlers.send_limit = send_limit
     typing = TypingRelay(participants, stores.ratelimiter, hub, settings.typing_interval_s)
     handlers.extra["typing"] = typing.op_typing
-    gateway = Gateway(config, auth, accounts, inbox, hub, handlers, clock)
+    presence = PresenceService(bus, hub, StoreContacts(stores.conversations, stores.groups),
+                               accounts, clock, presence_window_ms(settings.heartbeat_interval_ms))
+    gateway = Gateway(config, auth, accounts, inbox, hub, handlers, clock, presence=presence)
     return Services(settings, clock, stores, auth, messages, sync, gateway, queue, PushMetrics(),
                     participants=participants, send_limit=send_limit, groups=groups,
-                    conversation_views=views, reads=reads, deletes=deletes)
+                    conversation_views=views, reads=reads, deletes=deletes,
+                    presence=presence)
 
 
 async def open_push_queue(settings: Settings, stack: AsyncExitStack, clock: Clock) -> PushQueue:

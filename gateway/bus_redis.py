@@ -2,8 +2,17 @@
 
 - Registry: hash ``conn:{u:<user_id>}``, field ``<device_id>:<node_id>``, value the Unix-ms
   expiry. Each node refreshes its own fields every ``ttl_s / 3``; a node that dies stops
-  refreshing and its fields count as gone once expired (readers ignore them; a refresh or
-  a publish prunes them). The key itself expires ``2 * ttl_s`` after the last refresh.
+  refreshing and its fields count as gone once expired (readers ignore them). The key itself
+  expires ``2 * ttl_s`` after the last refresh. Registering reads the hash in the same
+  MULTI as it writes its field, so exactly one of two concurrent first connections of a
+  user sees "nobody was online" (presence's "came online"); unregistering likewise.
+- Node liveness: set ``bus:nodes`` lists the nodes; ``alive:{n:<node>}`` (PX ``ttl_s``,
+  refreshed with the fields) says a node still runs; set ``nconn:{n:<node>}`` indexes its
+  registrations (``<user>:<device>``). Every node sweeps every ``ttl_s / 4``: a listed node
+  without its alive key is dead; the sweeper that wins ``SREM bus:nodes`` removes its fields
+  and reports users left with no live connection to the ``on_expired`` handlers. So a user
+  of a node that died is offline at most ``ttl_s + ttl_s / 4`` after the node's last refresh;
+  with ``ttl_s = 2`` heartbeat intervals that is inside invariant 6's 3 intervals.
 - Delivery: each node subscribes to channel ``node:<node_id>``; ``publish`` looks the users up
   (one pipeline), groups events per node and sends one ``PUBLISH`` per node (a second
   pipeline). The payload is JSON ``[[user_id, event], ...]``; events are opaque to the bus.
@@ -20,13 +29,14 @@ import json
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gateway.bus import Event, Handler
+from gateway.bus import Event, ExpiryHandler, Handler
+from inbox.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +49,27 @@ def conn_key(user_id: int) -> str:
 def node_channel(node_id: str) -> str:
     """The pub/sub channel a node listens on."""
     return f"node:{node_id}"
+
+
+NODES_KEY = "bus:nodes"
+"""The set of nodes that registered connections (swept when their alive key is gone)."""
+
+
+def alive_key(node_id: str) -> str:
+    """Exists (with a TTL) while the node keeps refreshing."""
+    return f"alive:{{n:{node_id}}}"
+
+
+def node_conns_key(node_id: str) -> str:
+    """The set of ``<user>:<device>`` registrations a node holds."""
+    return f"nconn:{{n:{node_id}}}"
+
+
+def registry_ttl_s(heartbeat_interval_ms: int) -> float:
+    """Registration lifetime for a heartbeat interval: 2 intervals, so that with a sweep
+    every quarter of it a dead node's users are offline within 2.5 intervals (invariant 6
+    allows 3)."""
+    return 2 * heartbeat_interval_ms / 1000
 
 
 def _text(value: Any) -> str:
@@ -63,7 +94,9 @@ class RedisLiveBus:
         self._ttl_ms = int(ttl_s * 1000)
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         self._handlers: list[Handler] = []
+        self._expiry_handlers: list[ExpiryHandler] = []
         self._local: Counter[tuple[int, int]] = Counter()
+        self._per_user: Counter[int] = Counter()  # local connections per user
         self._tasks: list[asyncio.Task[None]] = []
         self._pubsub: Any = None
 
@@ -72,10 +105,7 @@ class RedisLiveBus:
         users = [uid for uid, events in user_ids_to_events.items() if events]
         if not users:
             return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for uid in users:
-                pipe.hgetall(conn_key(uid))
-            registries = await pipe.execute()
+        registries = await self._registries(users)
         now = self._clock_ms()
         per_node: defaultdict[str, list[list[Any]]] = defaultdict(list)
         for uid, registry in zip(users, registries, strict=True):
@@ -99,36 +129,88 @@ class RedisLiveBus:
                 out.append((int(device), node))
         return out
 
-    async def register(self, user_id: int, device_id: int) -> None:
-        """Record that this node holds a connection of the device (refreshed until closed)."""
+    async def register(self, user_id: int, device_id: int) -> bool:
+        """Record a connection of the device on this node (refreshed until closed); True
+        when no node held a live connection of the user before (it came online)."""
+        held = self._per_user[user_id] > 0
         self._local[(user_id, device_id)] += 1
-        await self._write([(user_id, device_id)])
+        self._per_user[user_id] += 1
+        now = self._clock_ms()
+        await self._redis.sadd(node_conns_key(self.node_id), f"{user_id}:{device_id}")
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(conn_key(user_id))
+            pipe.hset(conn_key(user_id), f"{device_id}:{self.node_id}", now + self._ttl_ms)
+            pipe.pexpire(conn_key(user_id), 2 * self._ttl_ms)
+            before, *_ = await pipe.execute()
+        if held:
+            return False
+        # This node held none of the user's connections: its own fields are stale leftovers
+        # of an earlier run under the same node id.
+        return not [n for _, n in self._live(before, now) if n != self.node_id]
 
-    async def unregister(self, user_id: int, device_id: int) -> None:
-        """Forget one of this node's connections of the device."""
+    async def unregister(self, user_id: int, device_id: int) -> bool:
+        """Forget one of this node's connections of the device; True when the user has no
+        live connection left on any node (it went offline)."""
         key = (user_id, device_id)
         if self._local[key] > 1:
             self._local[key] -= 1
-            return
-        self._local.pop(key, None)
-        await self._redis.hdel(conn_key(user_id), f"{device_id}:{self.node_id}")
+            self._per_user[user_id] -= 1
+            return False
+        if self._local.pop(key, None) is None:
+            return False  # not held here: nothing to forget, no transition to report
+        self._per_user[user_id] -= 1
+        if self._per_user[user_id] <= 0:
+            del self._per_user[user_id]
+        await self._redis.srem(node_conns_key(self.node_id), f"{user_id}:{device_id}")
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(conn_key(user_id), f"{device_id}:{self.node_id}")
+            pipe.hgetall(conn_key(user_id))
+            _, after = await pipe.execute()
+        return not self._live(after, self._clock_ms())
 
     async def online_devices(self, user_id: int) -> set[int]:
         """Devices of the user with an unexpired registration on any node."""
-        registry = await self._redis.hgetall(conn_key(user_id))
+        (registry,) = await self._registries([user_id])
         return {device for device, _ in self._live(registry, self._clock_ms())}
+
+    async def online_users(self, user_ids: Iterable[int]) -> set[int]:
+        """Those of ``user_ids`` with an unexpired registration (one pipeline)."""
+        users = list(dict.fromkeys(user_ids))
+        if not users:
+            return set()
+        registries = await self._registries(users)
+        now = self._clock_ms()
+        return {uid for uid, reg in zip(users, registries, strict=True) if self._live(reg, now)}
+
+    async def _registries(self, users: list[int]) -> list[dict[Any, Any]]:
+        """The registry hashes of ``users``, in order (one pipeline); ``Unavailable`` (503)
+        when Redis does not answer."""
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for uid in users:
+                    pipe.hgetall(conn_key(uid))
+                registries: list[dict[Any, Any]] = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise Unavailable(f"the connection registry (Redis) is unavailable: {exc}") from exc
+        return registries
+
+    def on_expired(self, handler: ExpiryHandler) -> None:
+        """Await ``handler`` for users whose last registrations died with their node."""
+        self._expiry_handlers.append(handler)
 
     def subscribe(self, handler: Handler) -> None:
         """Call ``handler(user_id, event)`` for every event addressed to this node."""
         self._handlers.append(handler)
 
     async def start(self) -> None:
-        """Subscribe to this node's channel and start the refresh task."""
+        """Subscribe to this node's channel, announce the node, start refreshing and sweeping."""
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         await self._pubsub.subscribe(node_channel(self.node_id))
+        await self._write([])
         self._tasks = [
             asyncio.create_task(self._listen(), name=f"bus-listen-{self.node_id}"),
             asyncio.create_task(self._refresh(), name=f"bus-refresh-{self.node_id}"),
+            asyncio.create_task(self._sweep_loop(), name=f"bus-sweep-{self.node_id}"),
         ]
 
     async def close(self) -> None:
@@ -148,16 +230,24 @@ class RedisLiveBus:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for uid, device in self._local:
                     pipe.hdel(conn_key(uid), f"{device}:{self.node_id}")
+                pipe.srem(NODES_KEY, self.node_id)
+                pipe.delete(node_conns_key(self.node_id), alive_key(self.node_id))
                 await pipe.execute()
         self._local.clear()
+        self._per_user.clear()
         self._handlers.clear()
+        self._expiry_handlers.clear()
 
     async def _write(self, pairs: list[tuple[int, int]]) -> None:
+        """Refresh this node's alive key, its listing and the given registrations."""
         expiry = self._clock_ms() + self._ttl_ms
         async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(alive_key(self.node_id), 1, px=self._ttl_ms)
+            pipe.sadd(NODES_KEY, self.node_id)
             for uid, device in pairs:
                 pipe.hset(conn_key(uid), f"{device}:{self.node_id}", expiry)
                 pipe.pexpire(conn_key(uid), 2 * self._ttl_ms)
+                pipe.sadd(node_conns_key(self.node_id), f"{uid}:{device}")
             await pipe.execute()
 
     async def _refresh(self) -> None:
@@ -168,6 +258,52 @@ class RedisLiveBus:
                 await self._write(list(self._local))
             except (RedisError, OSError) as exc:
                 log.warning("live bus refresh failed: %s", exc)
+
+    async def _sweep_loop(self) -> None:
+        """Sweep every ``ttl / 4``; survive Redis blips."""
+        while True:
+            await asyncio.sleep(self._ttl_ms / 4000)
+            try:
+                await self.sweep()
+            except (RedisError, OSError) as exc:
+                log.warning("live bus sweep failed: %s", exc)
+
+    async def sweep(self) -> None:
+        """Clean up after every listed node whose alive key expired (it died)."""
+        others = [n for n in map(_text, await self._redis.smembers(NODES_KEY))
+                  if n != self.node_id]
+        if not others:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for node in others:
+                pipe.exists(alive_key(node))
+            alive = await pipe.execute()
+        for node, is_alive in zip(others, alive, strict=True):
+            if not is_alive and await self._redis.srem(NODES_KEY, node):  # one sweeper wins
+                await self._bury(node)
+
+    async def _bury(self, node: str) -> None:
+        """Remove a dead node's registrations; report users it leaves with none."""
+        members = await self._redis.smembers(node_conns_key(node))
+        await self._redis.delete(node_conns_key(node))
+        lost: defaultdict[int, set[int]] = defaultdict(set)
+        for member in map(_text, members):
+            user, _, device = member.partition(":")
+            lost[int(user)].add(int(device))
+        log.info("live bus: node %s died holding %d users", node, len(lost))
+        for uid, devices in lost.items():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hdel(conn_key(uid), *[f"{device}:{node}" for device in devices])
+                pipe.hgetall(conn_key(uid))
+                _, registry = await pipe.execute()
+            now = self._clock_ms()
+            if self._live(registry, now):
+                continue
+            for handler in self._expiry_handlers:
+                try:  # the dead node refreshed last at least ttl ago
+                    await handler(uid, devices, now - self._ttl_ms)
+                except Exception:
+                    log.exception("expiry handler failed for user %s", uid)
 
     async def _listen(self) -> None:
         """Dispatch messages of this node's channel; a bad one is logged and skipped."""

@@ -13,6 +13,7 @@ from gateway import frames
 from gateway.connection import CLOSE_HEARTBEAT, CLOSE_UNAUTHORIZED, Connection
 from gateway.handlers import FrameHandlers
 from gateway.hub import Hub
+from gateway.presence_service import PresenceService
 from idgen.clock import Clock
 from inbox.accounts import AccountService
 from inbox.errors import DomainError, Unauthorized
@@ -42,8 +43,10 @@ class Gateway:
         hub: Hub,
         handlers: FrameHandlers,
         clock: Clock,
+        presence: PresenceService | None = None,
     ) -> None:
         self.config = config
+        self.presence = presence
         self._auth = auth
         self._accounts = accounts
         self._inbox = inbox
@@ -60,33 +63,42 @@ class Gateway:
             return
         await ws.accept()
         conn = Connection(ws, caller, self._read_page, self.config.queue_size)
-        await self.hub.add(conn)
+        # hello goes first: frames relayed to this user can arrive while hub.add awaits
+        conn.send(frames.hello(conn.session_id, self.config.heartbeat_interval_ms))
+        came_online = await self.hub.add(conn)
+        if self.presence is not None:  # no await in between: presence sees registry order
+            self.presence.connected(caller, came_online)
+        silent = False
         try:
-            conn.send(frames.hello(conn.session_id, self.config.heartbeat_interval_ms))
             conn.delivery.start_at(await self._inbox.head(caller.user_id))
             conn.schedule_pump()
-            await self._receive_loop(conn)
+            silent = await self._receive_loop(conn)
         finally:
-            await self.hub.remove(conn)
+            went_offline = await self.hub.remove(conn)
+            if self.presence is not None:
+                self.presence.disconnected(caller, went_offline, silent=silent)
             await conn.finish()
-            await self._touch(caller)
+            if self.presence is None:
+                await self._touch(caller)
 
     async def _read_page(self, user_id: int, cursor: int) -> InboxPage:
         return await self._inbox.read(user_id, cursor, self.config.page_size)
 
-    async def _receive_loop(self, conn: Connection) -> None:
+    async def _receive_loop(self, conn: Connection) -> bool:
+        """Read frames until the socket closes; True when it was dropped for silence."""
         timeout_s = 3 * self.config.heartbeat_interval_ms / 1000
         while not conn.closing:
             try:
                 message = await asyncio.wait_for(conn.ws.receive(), timeout_s)
             except TimeoutError:
                 conn.close(CLOSE_HEARTBEAT, "no frame for 3 heartbeat intervals")
-                return
+                return True
             except (WebSocketDisconnect, RuntimeError):
-                return
+                return False
             if message["type"] == "websocket.disconnect":
-                return
+                return False
             await self._on_message(conn, message.get("text"))
+        return False
 
     async def _on_message(self, conn: Connection, text: str | None) -> None:
         ref = None

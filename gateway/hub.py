@@ -25,17 +25,19 @@ class Hub:
     def count(self) -> int:
         return sum(len(conns) for conns in self._by_user.values())
 
-    async def add(self, conn: Connection) -> None:
+    async def add(self, conn: Connection) -> bool:
+        """Index and register the connection; True when its user just came online."""
         self._by_user[conn.caller.user_id].add(conn)
-        await self._bus.register(conn.caller.user_id, conn.caller.device_id)
+        return await self._bus.register(conn.caller.user_id, conn.caller.device_id)
 
-    async def remove(self, conn: Connection) -> None:
+    async def remove(self, conn: Connection) -> bool:
+        """Drop the connection; True when its user has no live connection left anywhere."""
         conns = self._by_user.get(conn.caller.user_id)
         if conns is not None:
             conns.discard(conn)
             if not conns:
                 del self._by_user[conn.caller.user_id]
-        await self._bus.unregister(conn.caller.user_id, conn.caller.device_id)
+        return await self._bus.unregister(conn.caller.user_id, conn.caller.device_id)
 
     def dispatch(self, user_id: int, event: Event) -> None:
         """Handle one bus event for ``user_id`` (entries, logouts, relayed frames)."""
@@ -52,7 +54,8 @@ class Hub:
     async def publish_logout(self, user_id: int, device_id: int) -> None:
         await self._bus.publish({user_id: [{"type": "logout", "device_id": device_id}]})
 
-    async def relay(self, users_to_frames: dict[int, dict[str, Any]], skip_device: int) -> None:
+    async def relay(self, users_to_frames: dict[int, dict[str, Any]],
+                    skip_device: int | None = None) -> None:
         """Send a frame (typing, presence) to every connection of each user, across nodes."""
         await self._bus.publish(
             {u: [{"type": "frame", "frame": f, "skip_device": skip_device}]

@@ -1,0 +1,36 @@
+"""Presence: ``GET /v1/presence?user_ids=1,2,3``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import CallerDep, ServicesDep
+from inbox.conversations import parse_id
+from inbox.errors import InvalidInput
+from inbox.wire import rfc3339_or_none
+
+router = APIRouter(prefix="/v1", tags=["presence"])
+
+MAX_PRESENCE_IDS = 200
+
+
+def parse_user_ids(raw: str) -> list[int]:
+    """Comma-separated ids, duplicates dropped; 422 when empty, malformed or more than 200."""
+    if not raw.strip():
+        raise InvalidInput("user_ids must list at least one id")
+    ids = list(dict.fromkeys(parse_id(part.strip(), "user_ids") for part in raw.split(",")))
+    if len(ids) > MAX_PRESENCE_IDS:
+        raise InvalidInput(f"at most {MAX_PRESENCE_IDS} user_ids per request, got {len(ids)}")
+    return ids
+
+
+@router.get("/presence")
+async def presence(user_ids: str, _: CallerDep, services: ServicesDep) -> dict[str, Any]:
+    """Each user's ``{status, last_seen}``: online while any of its devices holds a live
+    connection (``last_seen`` is then now); an unknown id reads as offline, never seen."""
+    infos = await services.presence.statuses(parse_user_ids(user_ids))
+    return {str(uid): {"status": info.status.value,
+                       "last_seen": rfc3339_or_none(info.last_seen_ms)}
+            for uid, info in infos.items()}
