@@ -57,7 +57,10 @@ class SqliteConversationStore:
                      value: int) -> None:
         sql = _RAISE.format(col=column)
         rows = [(uid, conversation_id, value) for uid in dict.fromkeys(user_ids)]
-        await self._db.transaction(lambda conn: conn.executemany(sql, rows))
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(sql, rows).close()
+
+        await self._db.transaction(write)
 
     async def mark_read(self, user_id: int, conversation_id: str, up_to: int) -> bool:
         def move(conn: sqlite3.Connection) -> bool:

@@ -14,12 +14,13 @@ class SqliteMuteStore:
         self._db = db
 
     async def set_mute(self, user_id: int, conversation_id: str, until_ms: int | None) -> None:
-        await self._db.run(
-            lambda conn: conn.execute(
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 "INSERT OR REPLACE INTO mutes (user_id, conversation_id, until_ms) VALUES (?,?,?)",
                 (user_id, conversation_id, until_ms),
-            )
-        )
+            ).close()
+
+        await self._db.run(write)
 
     async def muted(self, user_id: int, conversation_id: str, now_ms: int) -> bool:
         def query(conn: sqlite3.Connection) -> bool:

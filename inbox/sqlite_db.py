@@ -105,7 +105,12 @@ class SqliteDatabase:
             raise Unavailable(f"embedded database error: {exc}") from exc
 
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return fn(self._conn)  # type: ignore[arg-type]  # None only while connecting
+        result = fn(self._conn)  # type: ignore[arg-type]  # None only while connecting
+        if isinstance(result, sqlite3.Cursor):
+            # A cursor finalised later on the event loop's thread, while this thread runs the
+            # next statement, is an SQLITE_MISUSE ("bad parameter or other API misuse").
+            result.close()
+        return result
 
     async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` inside ``BEGIN IMMEDIATE``/``COMMIT``; roll back if it raises."""
