@@ -40,10 +40,18 @@ from inbox.store_sqlite import SqliteInboxStore
 log = logging.getLogger(__name__)
 
 
+WORKER_LEASE_TTL_MS = 10_000
+"""Snowflake worker-id lease TTL (renewed every third): also how long ids pause after a loss."""
+MAX_CLOCK_SKEW_MS = 1_000
+"""The clock skew between nodes that id uniqueness tolerates across a worker-id hand-over."""
+
+
 class Pingable(Protocol):
     """A store readiness can probe."""
 
-    async def ping(self) -> None: ...
+    async def ping(self) -> None:
+        """Return when the store answers; raise (any error) when it does not."""
+        ...
 
 
 @dataclass
@@ -106,11 +114,12 @@ async def open_production_stores(settings: Settings, stack: AsyncExitStack, cloc
         CONVERSATION_STATEMENTS,
         CassandraConversationStore,
     )
+    from inbox.cql_session import CqlSession
     from inbox.groups_cassandra import GROUP_STATEMENTS, CassandraGroupStore
     from inbox.log_redis import RedisInboxLog
     from inbox.mutes_cassandra import MUTE_STATEMENTS, CassandraMuteStore
     from inbox.ratelimit_redis import RedisRateLimiter
-    from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox, CqlSession
+    from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox
     from inbox.store_hybrid import HybridInboxStore
 
     if not settings.redis_url or not settings.cassandra_hosts:
@@ -153,7 +162,7 @@ async def open_account_store(settings: Settings, stack: AsyncExitStack) -> Accou
     """
     if settings.backend == "production":
         from inbox.accounts_cassandra import ACCOUNT_STATEMENTS, CassandraAccountStore
-        from inbox.store_cassandra import CqlSession
+        from inbox.cql_session import CqlSession
 
         cql = await CqlSession.connect(settings.cassandra_host_list(), settings.cassandra_keyspace,
                                        statements=ACCOUNT_STATEMENTS, migrate=False)
@@ -204,7 +213,8 @@ async def lease_worker_id(redis: Redis, node_name: str, clock: Clock, stack: Asy
     """Lease a Snowflake worker id in Redis, kept renewed (and re-leased after a loss)."""
     from idgen.lease_redis import RedisWorkerLease
 
-    ids = LeasedSnowflake(RedisWorkerLease(redis, node_name), clock)
+    lease = RedisWorkerLease(redis, node_name, ttl_ms=WORKER_LEASE_TTL_MS)
+    ids = LeasedSnowflake(lease, clock, hold_off_ms=WORKER_LEASE_TTL_MS + MAX_CLOCK_SKEW_MS)
     await ids.start()
     stack.push_async_callback(ids.close)
 

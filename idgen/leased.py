@@ -5,6 +5,12 @@ issuing ids with that worker id at once, since another node may take it. Refusin
 would turn a Redis restart into an outage of every node, so ``LeasedSnowflake`` leases again
 (any free worker id) in the background and issues ids with the new one; meanwhile
 ``next_id`` raises ``LeaseLostError``.
+
+It waits ``hold_off_ms`` after the loss before issuing again. A Redis that restarts empty
+drops every lease at once, while their holders keep issuing until their next renewal fails
+(at most one lease TTL later); another node, or this one, may meanwhile have taken the same
+worker id, and a clock behind by a few milliseconds would then repeat ids. Waiting one TTL
+plus the tolerated clock skew outlasts every former holder.
 """
 
 from __future__ import annotations
@@ -25,19 +31,28 @@ log = logging.getLogger(__name__)
 class RenewableLease(Protocol):
     """A worker-id lease that renews itself until lost (``lease_redis.RedisWorkerLease``)."""
 
-    async def acquire(self) -> int: ...
+    async def acquire(self) -> int:
+        """Take a free worker id and return it; raise if none can be had now."""
+        ...
 
-    async def run_renewal(self, on_lost: Callable[[], None]) -> None: ...
+    async def run_renewal(self, on_lost: Callable[[], None]) -> None:
+        """Keep the lease renewed; return only after calling ``on_lost`` (lease gone)."""
+        ...
 
-    async def release(self) -> None: ...
+    async def release(self) -> None:
+        """Give the worker id back if still held (best effort)."""
+        ...
 
 
 class LeasedSnowflake:
     """Issues Snowflake ids while its lease is held; re-leases after a loss."""
 
-    def __init__(self, lease: RenewableLease, clock: Clock, retry_s: float = 0.5) -> None:
+    def __init__(self, lease: RenewableLease, clock: Clock, hold_off_ms: int,
+                 retry_s: float = 0.5) -> None:
+        """``hold_off_ms``: how long after a loss no id is issued (lease TTL + clock skew)."""
         self._lease = lease
         self._clock = clock
+        self._hold_off_ms = hold_off_ms
         self._retry_s = retry_s
         self._generator: SnowflakeGenerator | None = None
         self._task: asyncio.Task[None] | None = None
@@ -67,6 +82,9 @@ class LeasedSnowflake:
     async def _keep(self) -> None:
         while True:
             await self._lease.run_renewal(self._lost)
+            # Lease again only after the hold-off: a lease taken now would have to be
+            # renewed meanwhile, and the ids must wait anyway (see the module docstring).
+            await asyncio.sleep(self._hold_off_ms / 1000)
             while True:
                 try:
                     worker_id = await self._lease.acquire()

@@ -33,14 +33,18 @@ PER_SENDER = 30
 
 
 def send_retrying(client: httpx.Client, sender: Account, to: str, body: str) -> httpx.Response:
-    """Send as a client does: a 503 is retried with the same ``client_msg_id`` (API.md)."""
+    """Send as a client does: a 503 is retried with the same ``client_msg_id`` (API.md).
+
+    After Redis lost its data, nodes issue no ids until every former worker-id holder must
+    have stopped (lease TTL + clock skew, ~11 s): a client sees 503s for that long.
+    """
     key = uuid.uuid4().hex
-    for _ in range(5):
+    deadline = time.monotonic() + 30
+    while True:
         r = send(client, sender, to, body, key)
-        if r.status_code != 503:
+        if r.status_code != 503 or time.monotonic() > deadline:
             return r
-        time.sleep(0.2)
-    return r
+        time.sleep(0.5)
 
 
 def _start_nodes(tmp: Path, env: dict[str, str], count: int = 2) -> list[MessengerProcess]:

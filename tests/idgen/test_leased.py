@@ -42,7 +42,7 @@ class ScriptedLease:
 
 async def test_ids_stop_when_the_lease_is_lost_and_resume_with_a_new_worker_id() -> None:
     lease = ScriptedLease([7, 9])
-    ids = LeasedSnowflake(lease, SYSTEM_CLOCK, retry_s=0.01)
+    ids = LeasedSnowflake(lease, SYSTEM_CLOCK, hold_off_ms=200, retry_s=0.01)
     await ids.start()
     assert decode(ids.next_id()).worker_id == 7
     lease.failures_before_next = 3  # Redis still down for a few attempts
@@ -50,7 +50,8 @@ async def test_ids_stop_when_the_lease_is_lost_and_resume_with_a_new_worker_id()
     await asyncio.sleep(0)
     with pytest.raises(LeaseLostError):
         ids.next_id()
-    for _ in range(100):
+    lost_at = SYSTEM_CLOCK.now_ms()
+    for _ in range(200):
         await asyncio.sleep(0.01)
         try:
             worker = decode(ids.next_id()).worker_id
@@ -58,6 +59,7 @@ async def test_ids_stop_when_the_lease_is_lost_and_resume_with_a_new_worker_id()
         except LeaseLostError:
             continue
     assert worker == 9 and lease.failures_before_next == 0
+    assert SYSTEM_CLOCK.now_ms() - lost_at >= 200  # no id within the hold-off
     await ids.close()
     assert lease.released
     with pytest.raises(LeaseLostError):
