@@ -15,7 +15,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError
 from redis.retry import Retry
@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 WORKER_LEASE_TTL_MS = 10_000
 """Snowflake worker-id lease TTL (renewed every third): also how long ids pause after a loss."""
+REDIS_MAX_CONNECTIONS = 256
+"""Connections per Redis client (one client per process for stores, bus and leases)."""
 MAX_CLOCK_SKEW_MS = 1_000
 """The clock skew between nodes that id uniqueness tolerates across a worker-id hand-over."""
 
@@ -192,10 +194,15 @@ def open_redis(url: str) -> Redis:
     If the first attempt had run, the retry is still safe for the inbox log: a repeated
     reserve leaves a pending mark that readers fence after its TTL, and a commit whose reply
     was lost is fenced by its writer either way (see ``inbox.store_hybrid``).
+    A burst needing more than ``REDIS_MAX_CONNECTIONS`` at once (a 100-member fan-out seeding
+    every inbox) waits up to 5 s for a free connection instead of failing.
     """
-    return Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5,
-                          health_check_interval=30, retry=Retry(NoBackoff(), 3),
-                          retry_on_error=[ConnectionError])
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=REDIS_MAX_CONNECTIONS, timeout=5, socket_timeout=5,
+        socket_connect_timeout=5, health_check_interval=30, retry=Retry(NoBackoff(), 3),
+        retry_on_error=[ConnectionError],
+    )
+    return Redis.from_pool(pool)  # closing the client closes its pool
 
 
 class RedisPing:

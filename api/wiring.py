@@ -27,22 +27,22 @@ from idgen.clock import SYSTEM_CLOCK, Clock
 from inbox.accounts import AccountService
 from inbox.conversation_index import ConversationIndex
 from inbox.conversation_list import ConversationViews
-from inbox.conversations import parse_conversation_id
 from inbox.deletes import DeleteService
 from inbox.groups import GroupService
-from inbox.models import AppendBatch
+from inbox.mutes import MuteService
 from inbox.participants import Participants
 from inbox.ratelimit import SendLimit, SendLimits
 from inbox.reads import ReadService
 from inbox.security import TokenIssuer
 from inbox.service import MessageService
-from inbox.store import AccountStore, InboxStore, MuteStore
+from inbox.store import AccountStore, InboxStore
 from push.metrics import PushMetrics
 from push.planner import PushPlanner
 from push.queue import PushQueue
 from push.queue_redis import RedisQueue
 from push.queue_sqlite import SqliteQueue
 from push.retry import RetryPolicy
+from push.titles import PushTitles
 from push.worker import PushWorker
 from sync.service import SyncService
 
@@ -68,6 +68,7 @@ class Services:
     conversation_views: ConversationViews
     reads: ReadService
     deletes: DeleteService
+    mutes: MuteService
     presence: PresenceService
 
     @property
@@ -77,10 +78,6 @@ class Services:
     @property
     def accounts(self) -> AccountStore:
         return self.stores.accounts
-
-    @property
-    def mutes(self) -> MuteStore:
-        return self.stores.mutes
 
     @property
     def bus(self) -> LiveBus:
@@ -121,22 +118,15 @@ def wire_services(settings: Settings, clock: Clock, stores: Stores, queue: PushQ
     tokens = TokenIssuer(settings.resolve_jwt_secret(), settings.token_ttl_s)
     auth = AccountService(accounts, tokens, stores.next_id, clock)
 
-    async def push_title(batch: AppendBatch) -> str:
-        group_id = parse_conversation_id(batch.draft.conversation_id).group_id
-        if group_id is not None:  # a group message: titled with the group's name
-            group = await stores.groups.get(group_id)
-            return group.name if group else "New message"
-        sender = await accounts.get_user(batch.draft.sender_id)
-        return sender.display_name if sender else "New message"
-
     participants = Participants(stores.groups)
     views = ConversationViews(stores.conversations, inbox, accounts, stores.groups,
                               participants)
-    planner = PushPlanner(accounts, views, stores.mutes, bus, queue, clock, push_title,
+    planner = PushPlanner(accounts, views, stores.mutes, bus, queue, clock,
+                          PushTitles(accounts, stores.groups),
                           settings.push_preview)
     messages = MessageService(inbox, accounts, stores.next_id, clock,
                               [LivePublisher(bus), planner],
-                              steps=[ConversationIndex(stores.conversations)])
+                              steps=[ConversationIndex(stores.conversations, participants)])
     reads = ReadService(stores.conversations, participants, messages, clock)
     deletes = DeleteService(stores.conversations, participants, messages, clock)
     groups = GroupService(stores.groups, accounts, messages, stores.next_id, clock)
@@ -157,7 +147,7 @@ def wire_services(settings: Settings, clock: Clock, stores: Stores, queue: PushQ
     return Services(settings, clock, stores, auth, messages, sync, gateway, queue, PushMetrics(),
                     participants=participants, send_limit=send_limit, groups=groups,
                     conversation_views=views, reads=reads, deletes=deletes,
-                    presence=presence)
+                    mutes=MuteService(participants, stores.mutes), presence=presence)
 
 
 async def open_push_queue(settings: Settings, stack: AsyncExitStack, clock: Clock) -> PushQueue:

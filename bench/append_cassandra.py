@@ -24,9 +24,10 @@ from typing import Any
 from bench.measure import Sample, drive
 from idgen.snowflake import SnowflakeGenerator
 from inbox.cassandra_schema import bucket_of
+from inbox.cql_session import CqlSession
 from inbox.cql_writes import BATCH_MAX_STATEMENTS
 from inbox.models import EntryDraft, EntryKind, Message
-from inbox.store_cassandra import CassandraInbox, CqlSession, DurableAppend
+from inbox.store_cassandra import CassandraInbox, DurableAppend
 
 BODY = "x" * 100
 CONVERSATIONS = 64

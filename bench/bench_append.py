@@ -28,9 +28,10 @@ from redis.asyncio import Redis
 from bench import append_cassandra, append_redis
 from bench.measure import Sample, drive, line, load_average, median_of
 from idgen.snowflake import SnowflakeGenerator
+from inbox.cql_session import CqlSession
 from inbox.log_redis import RedisInboxLog
 from inbox.models import AppendBatch, EntryDraft, EntryKind, Message
-from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox, CqlSession
+from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox
 from inbox.store_hybrid import HybridInboxStore
 
 FANOUTS = (2, 100)

@@ -31,7 +31,9 @@ class LiveBus(Protocol):
         """Record that this node holds a live connection of the device (refreshed).
 
         True when the user had no live connection on any node before: it just came online.
-        Two concurrent registrations of one user never both answer True.
+        Two concurrent registrations of one user never both answer True. ``Unavailable``
+        when the registry cannot be reached; nothing is then recorded (the connection must
+        not stay, nor come back, online).
         """
         ...
 
@@ -39,6 +41,8 @@ class LiveBus(Protocol):
         """Forget one of this node's connections of the device.
 
         True when the user has no live connection left on any node: it just went offline.
+        ``Unavailable`` when the registry cannot be reached; the connection is forgotten on
+        this node all the same, and its registration lapses by itself.
         """
         ...
 

@@ -76,6 +76,11 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _unavailable(exc: Exception) -> Unavailable:
+    """The 503 for a registry call Redis did not answer."""
+    return Unavailable(f"the connection registry (Redis) is unavailable: {exc}")
+
+
 class RedisLiveBus:
     """``gateway.bus.LiveBus`` over Redis (see the module docstring)."""
 
@@ -131,17 +136,29 @@ class RedisLiveBus:
 
     async def register(self, user_id: int, device_id: int) -> bool:
         """Record a connection of the device on this node (refreshed until closed); True
-        when no node held a live connection of the user before (it came online)."""
+        when no node held a live connection of the user before (it came online).
+
+        ``Unavailable`` when Redis does not answer: then nothing is recorded, so the refresh
+        loop never writes the device back once Redis returns.
+        """
         held = self._per_user[user_id] > 0
+        # Counted before the first await, so a concurrent register of the user sees it held.
         self._local[(user_id, device_id)] += 1
         self._per_user[user_id] += 1
         now = self._clock_ms()
-        await self._redis.sadd(node_conns_key(self.node_id), f"{user_id}:{device_id}")
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(conn_key(user_id))
-            pipe.hset(conn_key(user_id), f"{device_id}:{self.node_id}", now + self._ttl_ms)
-            pipe.pexpire(conn_key(user_id), 2 * self._ttl_ms)
-            before, *_ = await pipe.execute()
+        try:
+            await self._redis.sadd(node_conns_key(self.node_id), f"{user_id}:{device_id}")
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hgetall(conn_key(user_id))
+                pipe.hset(conn_key(user_id), f"{device_id}:{self.node_id}", now + self._ttl_ms)
+                pipe.pexpire(conn_key(user_id), 2 * self._ttl_ms)
+                before, *_ = await pipe.execute()
+        except BaseException as exc:  # Redis down, or cancelled: not recorded after all
+            # A field the attempt may have written expires within ttl, unrefreshed.
+            self._drop_local(user_id, device_id)
+            if isinstance(exc, RedisError | OSError):
+                raise _unavailable(exc) from exc
+            raise
         if held:
             return False
         # This node held none of the user's connections: its own fields are stale leftovers
@@ -150,23 +167,41 @@ class RedisLiveBus:
 
     async def unregister(self, user_id: int, device_id: int) -> bool:
         """Forget one of this node's connections of the device; True when the user has no
-        live connection left on any node (it went offline)."""
+        live connection left on any node (it went offline).
+
+        ``Unavailable`` when Redis does not answer: the connection is forgotten here all the
+        same (no longer refreshed), so its field expires within ttl.
+        """
+        if not self._drop_local(user_id, device_id):
+            return False  # another socket of the device remains here, or none was held
+        try:
+            await self._redis.srem(node_conns_key(self.node_id), f"{user_id}:{device_id}")
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hdel(conn_key(user_id), f"{device_id}:{self.node_id}")
+                pipe.hgetall(conn_key(user_id))
+                _, after = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise _unavailable(exc) from exc
+        return not self._live(after, self._clock_ms())
+
+    def _drop_local(self, user_id: int, device_id: int) -> bool:
+        """Take one connection of the device off this node's counters; True when it was the
+        device's last one here (its registry field is then this node's to remove)."""
         key = (user_id, device_id)
-        if self._local[key] > 1:
-            self._local[key] -= 1
-            self._per_user[user_id] -= 1
+        if key not in self._local:
             return False
-        if self._local.pop(key, None) is None:
-            return False  # not held here: nothing to forget, no transition to report
         self._per_user[user_id] -= 1
         if self._per_user[user_id] <= 0:
             del self._per_user[user_id]
-        await self._redis.srem(node_conns_key(self.node_id), f"{user_id}:{device_id}")
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(conn_key(user_id), f"{device_id}:{self.node_id}")
-            pipe.hgetall(conn_key(user_id))
-            _, after = await pipe.execute()
-        return not self._live(after, self._clock_ms())
+        self._local[key] -= 1
+        if self._local[key] > 0:
+            return False
+        del self._local[key]
+        return True
+
+    async def refresh(self) -> None:
+        """Re-register every local connection now (the refresh loop does it every ttl / 3)."""
+        await self._write(list(self._local))
 
     async def online_devices(self, user_id: int) -> set[int]:
         """Devices of the user with an unexpired registration on any node."""
@@ -191,7 +226,7 @@ class RedisLiveBus:
                     pipe.hgetall(conn_key(uid))
                 registries: list[dict[Any, Any]] = await pipe.execute()
         except (RedisError, OSError) as exc:
-            raise Unavailable(f"the connection registry (Redis) is unavailable: {exc}") from exc
+            raise _unavailable(exc) from exc
         return registries
 
     def on_expired(self, handler: ExpiryHandler) -> None:
@@ -255,7 +290,7 @@ class RedisLiveBus:
         while True:
             await asyncio.sleep(self._ttl_ms / 3000)
             try:
-                await self._write(list(self._local))
+                await self.refresh()
             except (RedisError, OSError) as exc:
                 log.warning("live bus refresh failed: %s", exc)
 

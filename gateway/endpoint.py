@@ -10,13 +10,13 @@ from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gateway import frames
-from gateway.connection import CLOSE_HEARTBEAT, CLOSE_UNAUTHORIZED, Connection
+from gateway.connection import CLOSE_HEARTBEAT, CLOSE_TRY_AGAIN, CLOSE_UNAUTHORIZED, Connection
 from gateway.handlers import FrameHandlers
 from gateway.hub import Hub
 from gateway.presence_service import PresenceService
 from idgen.clock import Clock
 from inbox.accounts import AccountService
-from inbox.errors import DomainError, Unauthorized
+from inbox.errors import DomainError, Unauthorized, Unavailable
 from inbox.models import Caller, InboxPage
 from inbox.security import bearer_token
 from inbox.store import AccountStore, InboxStore
@@ -65,21 +65,37 @@ class Gateway:
         conn = Connection(ws, caller, self._read_page, self.config.queue_size)
         # hello goes first: frames relayed to this user can arrive while hub.add awaits
         conn.send(frames.hello(conn.session_id, self.config.heartbeat_interval_ms))
-        came_online = await self.hub.add(conn)
-        if self.presence is not None:  # no await in between: presence sees registry order
-            self.presence.connected(caller, came_online)
-        silent = False
+        registered = silent = False
         try:
+            came_online = await self.hub.add(conn)
+            registered = True
+            if self.presence is not None:  # no await in between: presence sees registry order
+                self.presence.connected(caller, came_online)
             conn.delivery.start_at(await self._inbox.head(caller.user_id))
             conn.schedule_pump()
             silent = await self._receive_loop(conn)
+        except Unavailable as exc:  # registry or inbox down: nothing to serve, come back later
+            conn.send(frames.error(exc.code, exc.message))
+            conn.close(CLOSE_TRY_AGAIN, "service unavailable; reconnect later")
         finally:
-            went_offline = await self.hub.remove(conn)
-            if self.presence is not None:
-                self.presence.disconnected(caller, went_offline, silent=silent)
-            await conn.finish()
+            try:
+                if registered:
+                    went_offline = await self._remove(conn)
+                    if self.presence is not None:
+                        self.presence.disconnected(caller, went_offline, silent=silent)
+            finally:
+                await conn.finish()
             if self.presence is None:
                 await self._touch(caller)
+
+    async def _remove(self, conn: Connection) -> bool:
+        """``hub.remove``; when the registry cannot answer, whether this node holds no
+        other connection of the user (its registration lapses by itself)."""
+        try:
+            return await self.hub.remove(conn)
+        except Exception as exc:
+            log.warning("could not unregister session %s: %s", conn.session_id, exc)
+            return not self.hub.connections(conn.caller.user_id)
 
     async def _read_page(self, user_id: int, cursor: int) -> InboxPage:
         return await self._inbox.read(user_id, cursor, self.config.page_size)

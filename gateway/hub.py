@@ -26,18 +26,32 @@ class Hub:
         return sum(len(conns) for conns in self._by_user.values())
 
     async def add(self, conn: Connection) -> bool:
-        """Index and register the connection; True when its user just came online."""
+        """Index and register the connection; True when its user just came online.
+
+        If the bus refuses (``Unavailable``) the connection is not kept: nothing to remove.
+        """
+        # Indexed first: events for the user may arrive while the registration awaits.
         self._by_user[conn.caller.user_id].add(conn)
-        return await self._bus.register(conn.caller.user_id, conn.caller.device_id)
+        try:
+            return await self._bus.register(conn.caller.user_id, conn.caller.device_id)
+        except BaseException:
+            self._forget(conn)
+            raise
 
     async def remove(self, conn: Connection) -> bool:
-        """Drop the connection; True when its user has no live connection left anywhere."""
+        """Drop the connection; True when its user has no live connection left anywhere.
+
+        The connection leaves this node's index even when the bus raises.
+        """
+        self._forget(conn)
+        return await self._bus.unregister(conn.caller.user_id, conn.caller.device_id)
+
+    def _forget(self, conn: Connection) -> None:
         conns = self._by_user.get(conn.caller.user_id)
         if conns is not None:
             conns.discard(conn)
             if not conns:
                 del self._by_user[conn.caller.user_id]
-        return await self._bus.unregister(conn.caller.user_id, conn.caller.device_id)
 
     def dispatch(self, user_id: int, event: Event) -> None:
         """Handle one bus event for ``user_id`` (entries, logouts, relayed frames)."""

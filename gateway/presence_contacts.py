@@ -7,8 +7,9 @@ import asyncio
 from collections.abc import Iterable
 from typing import Protocol
 
+from inbox.conversation_list import takes_part_directly
 from inbox.conversations import parse_conversation_id
-from inbox.models import ConversationState, Group
+from inbox.models import Group
 
 GROUP_LOOKUPS = 16  # group reads in flight for one contacts query
 
@@ -46,8 +47,9 @@ class StaticContacts:
 class DirectChats(Protocol):
     """The user's conversations (``inbox.store.ConversationStore``)."""
 
-    async def conversations(self, user_id: int) -> list[ConversationState]:
-        """The user's conversations with any activity."""
+    async def conversation_ids(self, user_id: int) -> list[str]:
+        """The ids of the user's conversations with any activity (no unread counting: this
+        runs on every presence notice)."""
         ...
 
 
@@ -73,10 +75,9 @@ class StoreContacts:
 
     async def contacts_of(self, user_id: int) -> set[int]:
         out: set[int] = set()
-        for state in await self._chats.conversations(user_id):
-            if state.conversation_id.startswith("d:"):
-                ref = parse_conversation_id(state.conversation_id)
-                out.update(ref.user_ids or ())
+        for cid in await self._chats.conversation_ids(user_id):
+            if takes_part_directly(user_id, cid):  # never a chat between two others
+                out.update(parse_conversation_id(cid).user_ids or ())
         gate = asyncio.Semaphore(GROUP_LOOKUPS)
 
         async def members(group_id: int) -> tuple[int, ...]:

@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Final
 
+from inbox.cql_session import CqlSession
 from inbox.errors import Conflict
 from inbox.models import Device, PushTarget, User
-from inbox.store_cassandra import CqlSession
 
 _USER_COLS: Final = "user_id, username, display_name, password_hash, created_at_ms"
 _DEVICE_COLS: Final = (

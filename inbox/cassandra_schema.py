@@ -83,7 +83,8 @@ TABLES: Final = (
     )""",
     """CREATE TABLE IF NOT EXISTS groups (
         group_id bigint PRIMARY KEY, name text, owner_id bigint,
-        member_ids frozen<list<bigint>>, created_at_ms bigint, version bigint
+        member_ids frozen<list<bigint>>, created_at_ms bigint, version bigint,
+        last_event text, last_user_ids frozen<list<bigint>>
     )""",
     """CREATE TABLE IF NOT EXISTS groups_by_user (
         user_id bigint, group_id bigint, PRIMARY KEY ((user_id), group_id)
@@ -101,6 +102,15 @@ TABLES: Final = (
         user_id bigint, conversation_id text, msg_id bigint,
         PRIMARY KEY ((user_id, conversation_id), msg_id)
     )""",
+    """CREATE TABLE IF NOT EXISTS departures (
+        conversation_id text, msg_id bigint, user_id bigint,
+        PRIMARY KEY ((conversation_id), msg_id, user_id)
+    ) WITH CLUSTERING ORDER BY (msg_id DESC, user_id ASC)""",
+)
+COLUMNS_ADDED: Final = (
+    # Columns added to tables after their first release (keyspaces created before them).
+    "ALTER TABLE groups ADD IF NOT EXISTS last_event text",
+    "ALTER TABLE groups ADD IF NOT EXISTS last_user_ids frozen<list<bigint>>",
 )
 
 
@@ -127,7 +137,8 @@ def create_schema(
     """Create the keyspace and every table if missing (idempotent; blocking, run it off-loop).
 
     Called at start-up and by ``messenger migrate``; ``session`` is a cassandra-driver
-    ``Session``. Existing tables are left as they are.
+    ``Session``. Existing tables keep their data; columns added since they were created
+    (``COLUMNS_ADDED``) are added to them.
     """
     if not _NAME.fullmatch(keyspace):
         raise ValueError(f"invalid keyspace name {keyspace!r}")
@@ -137,4 +148,6 @@ def create_schema(
     )
     for table in TABLES:
         session.execute(table.replace("IF NOT EXISTS ", f"IF NOT EXISTS {keyspace}.", 1))
+    for column in COLUMNS_ADDED:
+        session.execute(column.replace("ALTER TABLE ", f"ALTER TABLE {keyspace}.", 1))
     session.cluster.control_connection.wait_for_schema_agreement()

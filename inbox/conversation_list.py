@@ -2,7 +2,9 @@
 
 - ``summaries``: ``GET /v1/conversations``, newest activity first, each with its title (the
   peer's display name, the group's name; notes to self: one's own name), last visible message
-  and unread count. Groups the user has left are not listed (and do not count).
+  and unread count. Groups the user has left are not listed (and do not count), nor is a
+  direct chat between two other users, whatever the index says (a second guard: only
+  participants ever see a conversation).
 - ``history``: ``GET /v1/conversations/{cid}/messages``, newest first, paged by ``before``,
   without messages deleted for everyone or hidden by this user; participants only.
 - ``total_unread``: the push badge, the sum of the listed unread counts.
@@ -15,7 +17,7 @@ from collections.abc import Awaitable, Iterable
 from typing import TypeVar
 
 from inbox.conversations import ConversationRef, group_conversation_id, parse_conversation_id
-from inbox.errors import InvalidInput
+from inbox.errors import DomainError, InvalidInput
 from inbox.models import Caller, ConversationState, ConversationSummary, Message
 from inbox.participants import Participants
 from inbox.store import AccountStore, ConversationStore, GroupStore, InboxStore
@@ -42,13 +44,23 @@ def direct_peer(ref: ConversationRef, user_id: int) -> int:
     return high if low == user_id else low
 
 
-def current_states(states: Iterable[ConversationState], group_ids: Iterable[int]
-                   ) -> list[ConversationState]:
-    """The states of conversations the user still takes part in (direct chats always;
-    groups only while a member), in the given order."""
+def takes_part_directly(user_id: int, conversation_id: str) -> bool:
+    """Whether ``conversation_id`` is a direct chat of ``user_id`` (False for groups and for
+    anything unparsable)."""
+    try:
+        ref = parse_conversation_id(conversation_id)
+    except DomainError:
+        return False
+    return ref.user_ids is not None and user_id in ref.user_ids
+
+
+def current_states(user_id: int, states: Iterable[ConversationState],
+                   group_ids: Iterable[int]) -> list[ConversationState]:
+    """The states of conversations the user takes part in (its own direct chats; groups only
+    while a member), in the given order."""
     member_of = {group_conversation_id(gid) for gid in group_ids}
-    return [s for s in states if not s.conversation_id.startswith("g:")
-            or s.conversation_id in member_of]
+    return [s for s in states if s.conversation_id in member_of
+            or takes_part_directly(user_id, s.conversation_id)]
 
 
 async def _bounded(tasks: Iterable[Awaitable[T]], limit: int) -> list[T]:
@@ -93,9 +105,10 @@ class ConversationViews:
 
     async def _current(self, user_id: int) -> list[ConversationState]:
         states = await self._conversations.conversations(user_id)
-        if not any(s.conversation_id.startswith("g:") for s in states):
-            return states
-        return current_states(states, await self._groups.groups_of(user_id))
+        groups: list[int] = []
+        if any(s.conversation_id.startswith("g:") for s in states):
+            groups = await self._groups.groups_of(user_id)
+        return current_states(user_id, states, groups)
 
     async def _visible(self, user_id: int, cid: str, before: int | None, limit: int
                        ) -> list[Message]:
@@ -115,8 +128,10 @@ class ConversationViews:
 
     async def _summary(self, user_id: int, state: ConversationState) -> ConversationSummary:
         ref = parse_conversation_id(state.conversation_id)
+        # History from the newest activity down: a scan from "now" would walk every empty
+        # time bucket since then first.
         title, last = await asyncio.gather(
-            self._title(user_id, ref), self._visible(user_id, ref.id, None, 1)
+            self._title(user_id, ref), self._visible(user_id, ref.id, state.last_msg_id + 1, 1)
         )
         kind = "group" if ref.is_group else "direct"
         return ConversationSummary(ref.id, kind, title, last[0] if last else None,

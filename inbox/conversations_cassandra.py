@@ -12,7 +12,9 @@ counted from the ``messages`` history partitions (``store_cassandra``), newest b
 and only above the user's marker, so a read conversation costs no query at all. Deletions
 "for me" are rows of the small ``hidden_messages ((user_id, conversation_id), msg_id)``
 table, never tombstones. A user's conversation list is one partition read, sorted here by
-activity (at most ``MAX_CONVERSATIONS`` rows).
+activity (at most ``MAX_CONVERSATIONS`` rows), with at most ``UNREAD_CONCURRENCY`` unread
+counts in flight. ``departures ((conversation_id), msg_id DESC, user_id)`` rows expire after
+``DEPARTURE_RETENTION_MS`` (a TTL), and are read newest first down to a message's id only.
 """
 
 from __future__ import annotations
@@ -22,13 +24,16 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from inbox.cassandra_schema import EPOCH_BUCKET, bucket_of
+from inbox.cql_session import CqlSession
 from inbox.models import ConversationState, Message, MessageStatus
-from inbox.store_cassandra import CqlSession
+from inbox.store import DEPARTURE_RETENTION_MS
 
 MAX_CONVERSATIONS: Final = 5000
 """Conversations listed per user (one partition page)."""
 UNREAD_PAGE: Final = 1000
 """Rows fetched per query while counting unread messages."""
+UNREAD_CONCURRENCY: Final = 16
+"""Conversations whose unread messages are counted at once (each costs a few queries)."""
 
 CONVERSATION_STATEMENTS: Final = {
     "conv_raise_last": "UPDATE user_conversations USING TIMESTAMP ? SET last_msg_id = ? "
@@ -39,8 +44,15 @@ CONVERSATION_STATEMENTS: Final = {
     "WHERE user_id = ? AND conversation_id = ? IF read_up_to < ?",
     "conv_read_if_null": "UPDATE user_conversations SET read_up_to = ? "
     "WHERE user_id = ? AND conversation_id = ? IF read_up_to = null",
+    "conv_read_marker": "SELECT read_up_to FROM user_conversations "
+    "WHERE user_id = ? AND conversation_id = ?",
     "conv_list": "SELECT conversation_id, last_msg_id, read_up_to, joined_msg_id "
     f"FROM user_conversations WHERE user_id = ? LIMIT {MAX_CONVERSATIONS}",
+    "conv_ids": "SELECT conversation_id, last_msg_id "
+    f"FROM user_conversations WHERE user_id = ? LIMIT {MAX_CONVERSATIONS}",
+    "conv_depart": "INSERT INTO departures (conversation_id, msg_id, user_id) "
+    f"VALUES (?, ?, ?) USING TTL {DEPARTURE_RETENTION_MS // 1000}",
+    "conv_departed": "SELECT user_id FROM departures WHERE conversation_id = ? AND msg_id > ?",
     "conv_first_bucket": "SELECT first_bucket FROM conversations WHERE conversation_id = ?",
     "conv_unread_rows": "SELECT msg_id, sender_id, deleted FROM messages "
     "WHERE conversation_id = ? AND bucket = ? AND msg_id > ? AND msg_id < ? LIMIT ?",
@@ -105,14 +117,23 @@ class CassandraConversationStore:
                 return False
             # A concurrent first read set a smaller marker in between: compare again.
 
+    async def read_marker(self, user_id: int, conversation_id: str) -> int:
+        """The marker as last written (0 when never read)."""
+        rows = await self._cql.execute("conv_read_marker", (user_id, conversation_id))
+        return int(rows[0][0]) if rows and rows[0][0] is not None else 0
+
     async def conversations(self, user_id: int) -> list[ConversationState]:
-        """The user's conversations newest activity first; unread counted concurrently."""
+        """The user's conversations newest activity first; unread counted concurrently, at
+        most ``UNREAD_CONCURRENCY`` at once (a user may have thousands)."""
         rows = await self._cql.execute("conv_list", (user_id,))
         active = [row for row in rows if row[1] is not None]
-        counts = await asyncio.gather(*(
-            self._unread(user_id, cid, last, max(read or 0, joined or 0))
-            for cid, last, read, joined in active
-        ))  # fmt: skip
+        gate = asyncio.Semaphore(UNREAD_CONCURRENCY)
+
+        async def unread(cid: str, last: int, read: int | None, joined: int | None) -> int:
+            async with gate:
+                return await self._unread(user_id, cid, last, max(read or 0, joined or 0))
+
+        counts = await asyncio.gather(*(unread(*row) for row in active))
         states = [
             ConversationState(cid, last, read or 0, count)
             for (cid, last, read, _), count in zip(active, counts, strict=True)
@@ -141,6 +162,23 @@ class CassandraConversationStore:
                     break
                 upper = rows[-1][0]
         return count
+
+    async def conversation_ids(self, user_id: int) -> list[str]:
+        """The ids of the user's conversations with activity: one partition read, no counts."""
+        rows = await self._cql.execute("conv_ids", (user_id,))
+        return [str(cid) for cid, last in rows if last is not None]
+
+    async def record_departure(self, user_ids: Sequence[int], conversation_id: str,
+                               msg_id: int) -> None:
+        """Insert the departures (expiring after ``DEPARTURE_RETENTION_MS``)."""
+        await self._cql.execute_all([
+            ("conv_depart", (conversation_id, msg_id, uid)) for uid in dict.fromkeys(user_ids)
+        ])  # fmt: skip
+
+    async def departed_since(self, conversation_id: str, msg_id: int) -> list[int]:
+        """Who left after ``msg_id``: one slice of the conversation's departures partition."""
+        rows = await self._cql.execute("conv_departed", (conversation_id, msg_id))
+        return list(dict.fromkeys(int(row[0]) for row in rows))
 
     async def hide(self, user_id: int, conversation_id: str, msg_id: int) -> None:
         """Record a deletion "for me" (an insert; repeating it changes nothing)."""

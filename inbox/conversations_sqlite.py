@@ -5,7 +5,8 @@ and join point, each only ever raised (``MAX(old, new)`` in one statement, so re
 harmless). Unread counts are not stored: they are counted from ``messages`` (the history
 table of ``store_sqlite``, same file) through its ``(conversation_id, msg_id)`` index, bounded
 below by the marker, so they can never drift from what history shows. ``hidden_messages``
-holds deletions "for me".
+holds deletions "for me"; ``departures`` who left a group conversation when (pruned past
+``DEPARTURE_RETENTION_MS`` as new ones are recorded).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from idgen.snowflake import TIMESTAMP_SHIFT
 from inbox.models import ConversationState, Message, MessageStatus
 from inbox.sqlite_db import SqliteDatabase
+from inbox.store import DEPARTURE_RETENTION_MS
 
 _RAISE = (
     "INSERT INTO user_conversations (user_id, conversation_id, {col}) VALUES (?, ?, ?)"
@@ -77,12 +80,48 @@ class SqliteConversationStore:
 
         return await self._db.transaction(move)
 
+    async def read_marker(self, user_id: int, conversation_id: str) -> int:
+        row = await self._db.run(lambda conn: conn.execute(
+            "SELECT read_up_to FROM user_conversations WHERE user_id = ? AND conversation_id = ?",
+            (user_id, conversation_id),
+        ).fetchone())  # fmt: skip
+        return int(row[0]) if row else 0
+
     async def conversations(self, user_id: int) -> list[ConversationState]:
         def query(conn: sqlite3.Connection) -> list[ConversationState]:
             rows = conn.execute(_LIST, (user_id,)).fetchall()
             return [ConversationState(*row) for row in rows]
 
         return await self._db.run(query)
+
+    async def conversation_ids(self, user_id: int) -> list[str]:
+        rows = await self._db.run(lambda conn: conn.execute(
+            "SELECT conversation_id FROM user_conversations WHERE user_id = ?"
+            " AND last_msg_id > 0",
+            (user_id,),
+        ).fetchall())  # fmt: skip
+        return [str(row[0]) for row in rows]
+
+    async def record_departure(self, user_ids: Sequence[int], conversation_id: str,
+                               msg_id: int) -> None:
+        rows = [(conversation_id, msg_id, uid) for uid in dict.fromkeys(user_ids)]
+        # Same timestamp shift as the Snowflake's: ids older than the retention by time.
+        expired = msg_id - (DEPARTURE_RETENTION_MS << TIMESTAMP_SHIFT)
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany("INSERT OR IGNORE INTO departures (conversation_id, msg_id,"
+                             " user_id) VALUES (?, ?, ?)", rows).close()
+            conn.execute("DELETE FROM departures WHERE conversation_id = ? AND msg_id < ?",
+                         (conversation_id, expired)).close()
+
+        await self._db.transaction(write)
+
+    async def departed_since(self, conversation_id: str, msg_id: int) -> list[int]:
+        rows = await self._db.run(lambda conn: conn.execute(
+            "SELECT DISTINCT user_id FROM departures WHERE conversation_id = ? AND msg_id > ?",
+            (conversation_id, msg_id),
+        ).fetchall())  # fmt: skip
+        return [int(row[0]) for row in rows]
 
     async def hide(self, user_id: int, conversation_id: str, msg_id: int) -> None:
         await self._db.run(

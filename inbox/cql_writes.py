@@ -1,4 +1,4 @@
-"""Write combining for ``store_cassandra.CqlSession``: many rows, few requests.
+"""Write combining for ``cql_session.CqlSession``: many rows, few requests.
 
 A request costs cassandra-driver (Python) and the node far more than a row in it does: on the
 2-core test box a single-row insert runs at ~6k requests/s, while batches of 10 rows reach

@@ -2,10 +2,12 @@
 
 ``everyone`` is allowed to the sender within 24 hours of sending: a ``delete`` entry goes to
 every participant's inbox and the inbox store marks the message deleted in history (in the
-same append). ``me`` puts a ``delete`` entry in the caller's own inbox only (its other
-devices) and hides the message from the caller's history, last message and unread count.
-A repeat is a no-op that writes nothing. A message the caller cannot see is a 404, whether
-it exists or not (ids are guessable; existence is not leaked).
+same append). In a group, "every participant" is everyone who may hold the message: the
+current members and those who left since it was sent (the ``ConversationStore`` keeps
+departures longer than the 24 h). ``me`` puts a ``delete`` entry in the caller's own inbox
+only (its other devices) and hides the message from the caller's history, last message and
+unread count. A repeat is a no-op that writes nothing. A message the caller cannot see is a
+404, whether it exists or not (ids are guessable; existence is not leaked).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from idgen.clock import Clock
+from inbox.conversations import ConversationRef
+from inbox.entry_keys import hide_key
 from inbox.errors import DomainError, Forbidden, InvalidInput, NotFound
 from inbox.models import AppendBatch, Caller, EntryDraft, EntryKind, Message
 from inbox.participants import Participants
@@ -51,7 +55,8 @@ def check_window(message: Message, now_ms: int) -> None:
 
 def delete_batch(caller: Caller, message: Message, scope: Scope, user_ids: Sequence[int],
                  now_ms: int) -> AppendBatch:
-    """The ``delete`` entry for ``message``'s id, with its scope, for ``user_ids``' inboxes."""
+    """The ``delete`` entry for ``message``'s id, with its scope, for ``user_ids``' inboxes.
+    A ``me`` entry is keyed (one per user and message): a retry never writes it twice."""
     draft = EntryDraft(
         kind=EntryKind.DELETE,
         msg_id=message.msg_id,
@@ -61,6 +66,10 @@ def delete_batch(caller: Caller, message: Message, scope: Scope, user_ids: Seque
         created_at_ms=now_ms,
         scope=scope.value,
     )
+    if scope is Scope.ME:
+        return AppendBatch(draft, (caller.user_id,),
+                           idempotency_key=hide_key(caller.user_id, message.msg_id),
+                           receipt_for=caller.user_id)
     return AppendBatch(draft, tuple(dict.fromkeys(user_ids)))
 
 
@@ -90,16 +99,24 @@ class DeleteService:
         now = self.clock.now_ms()
         if scope is Scope.EVERYONE:
             check_window(message, now)
-            members = await self.participants.members(ref)
-            await self.messages.append(
-                delete_batch(caller, message, scope, [caller.user_id, *members], now)
-            )
+            holders = await self._holders(ref, message)
+            await self.messages.append(delete_batch(caller, message, scope, holders, now))
             return True
         cid = message.conversation_id
         if await self.conversations.hidden(caller.user_id, cid, [msg_id]):
             return False
-        # The entry first: if hiding then fails, the retry writes the entry again (a
-        # duplicate a device applies twice harmlessly) rather than never telling devices.
+        # The entry first, keyed: if hiding then fails, the retry replays it (nothing written
+        # twice) and hides; hiding first would leave the devices untold after a failure.
         await self.messages.append(delete_batch(caller, message, scope, [caller.user_id], now))
         await self.conversations.hide(caller.user_id, cid, msg_id)
         return True
+
+    async def _holders(self, ref: ConversationRef, message: Message) -> list[int]:
+        """Who may hold ``message`` in their inbox: the sender, the participants, and in a
+        group those who left after it was sent (members who joined later get the entry too:
+        it is harmless, and they can see the message in history)."""
+        members = await self.participants.members(ref)
+        departed: list[int] = []
+        if ref.is_group:
+            departed = await self.conversations.departed_since(ref.id, message.msg_id)
+        return list(dict.fromkeys([message.sender_id, *members, *departed]))

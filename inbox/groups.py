@@ -6,18 +6,28 @@ Membership itself (the cap, join order, owner hand-over) is decided atomically b
 It is also the ``Recipients`` of ``MessageService``: a send ``to_group`` fans out to every
 current member. Announcements go through ``MessageService.append`` so that live delivery and
 push listeners see them like any other entry.
+
+A change commits before its announcement, so the announcement can fail (a 503) after the
+change was made; the retry then changes nothing. So every change or no-op announces the
+group's latest change as the store recorded it, keyed by the group's version
+(``entry_keys.group_event_key``): the retry re-announces the change exactly as it happened
+(with its join points), and when it had been announced the replayed key writes nothing.
+Limits: a change whose announcement failed is announced again only while it is the group's
+latest (a later change overwrites the record), by whoever touches the group next, in that
+caller's name. A failed create cannot be retried into the same group (its id was never
+returned): it leaves a group nobody is told about, and the retry creates another one.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from enum import StrEnum
 
 from idgen.clock import Clock
 from inbox.conversations import group_conversation_id
+from inbox.entry_keys import group_event_key
 from inbox.errors import Forbidden, InvalidInput, NotFound
-from inbox.groups_membership import group_full, new_group
+from inbox.groups_membership import GroupEvent, created, group_full, new_group
 from inbox.models import (
     MAX_GROUP_MEMBERS,
     AppendBatch,
@@ -25,17 +35,13 @@ from inbox.models import (
     EntryDraft,
     EntryKind,
     Group,
+    GroupChange,
+    MembershipChange,
 )
 from inbox.service import MessageService
 from inbox.store import AccountStore, GroupStore
 
 MAX_NAME_CHARS = 100
-
-
-class GroupEvent(StrEnum):
-    CREATED = "created"
-    MEMBERS_ADDED = "members_added"
-    MEMBER_REMOVED = "member_removed"
 
 
 def clean_name(name: str) -> str:
@@ -68,6 +74,11 @@ def group_event_draft(caller: Caller, group: Group, event: GroupEvent,
     )
 
 
+def _is_removal_of(change: GroupChange | None, user_id: int) -> bool:
+    return (change is not None and change.event == GroupEvent.MEMBER_REMOVED.value
+            and user_id in change.user_ids)
+
+
 def require_member(caller: Caller, group: Group) -> None:
     """Forbidden unless the caller is a current member (invariant 5)."""
     if caller.user_id not in group.member_ids:
@@ -93,7 +104,7 @@ class GroupService:
                           self._clock.now_ms())
         await self._require_users(group.member_ids[1:])
         await self._groups.create(group)
-        await self._announce(caller, group, GroupEvent.CREATED, group.member_ids)
+        await self._announce(caller, group, created(group))
         return group
 
     async def get(self, caller: Caller, group_id: int) -> Group:
@@ -114,22 +125,28 @@ class GroupService:
             raise group_full(group_id, len(group.member_ids) + len(fresh))
         await self._require_users(fresh)
         change = await self._groups.add_members(group_id, user_ids)
-        if change.user_ids:
-            await self._announce(caller, change.group, GroupEvent.MEMBERS_ADDED,
-                                 change.user_ids)
+        await self._announce_latest(caller, change)
         return change.group
 
     async def remove_member(self, caller: Caller, group_id: int, user_id: int) -> None:
         """The owner removes anyone, a member removes itself; anyone else -> 403. Removing
-        someone who is not (or no longer) a member is a no-op, so a retry is harmless."""
-        group = await self.get(caller, group_id)
+        someone who is not (or no longer) a member is a no-op, so a retry is harmless; that
+        includes a former member repeating its own leave while it is the group's latest
+        change (the retry of a leave answered 503 must still announce it)."""
+        group = await self._groups.get(group_id)
+        if group is None:
+            raise NotFound(f"no group {group_id}")
+        if caller.user_id not in group.member_ids and user_id == caller.user_id:
+            change = await self._groups.remove_member(group_id, user_id)  # a no-op
+            if not _is_removal_of(change.last, user_id):
+                require_member(caller, change.group)  # 403: not its own last leave
+            await self._announce_latest(caller, change)
+            return
+        require_member(caller, group)
         if user_id != caller.user_id and caller.user_id != group.owner_id:
             raise Forbidden("only the group's owner may remove other members")
         change = await self._groups.remove_member(group_id, user_id)
-        if change.user_ids:
-            # The removed user hears about it too: its devices learn why the group went quiet.
-            await self._announce(caller, change.group, GroupEvent.MEMBER_REMOVED,
-                                 change.user_ids, also=change.user_ids)
+        await self._announce_latest(caller, change)
 
     async def group_audience(self, caller: Caller, group_id: int) -> tuple[str, list[int]]:
         """``Recipients`` for group sends: the conversation id and every current member;
@@ -143,11 +160,24 @@ class GroupService:
         if unknown:
             raise NotFound(f"no user {unknown[0]}")
 
-    async def _announce(self, caller: Caller, group: Group, event: GroupEvent,
-                        user_ids: Sequence[int], also: Sequence[int] = ()) -> None:
-        """Append one ``group_event`` entry to every member's inbox (and ``also``'s)."""
-        draft = group_event_draft(caller, group, event, user_ids, self._next_id(),
+    async def _announce_latest(self, caller: Caller, change: MembershipChange) -> None:
+        """Announce the group's latest change: this call's, or when this call changed nothing
+        the one before it again (a replay writing nothing, unless that announcement failed)."""
+        if change.last is not None:
+            await self._announce(caller, change.group, change.last)
+
+    async def _announce(self, caller: Caller, group: Group, change: GroupChange) -> None:
+        """Append one ``group_event`` entry announcing ``change`` (``group`` is the group after
+        it) to every member's inbox, and a removed member's: its devices learn why the group
+        went quiet. Keyed by the group's version: at most once per change."""
+        event = GroupEvent(change.event)
+        draft = group_event_draft(caller, group, event, change.user_ids, self._next_id(),
                                   self._clock.now_ms())
-        audience = tuple(dict.fromkeys([*group.member_ids, *also]))
+        removed = change.user_ids if event is GroupEvent.MEMBER_REMOVED else ()
+        audience = tuple(dict.fromkeys([*group.member_ids, *removed]))
         if audience:
-            await self._messages.append(AppendBatch(draft=draft, user_ids=audience))
+            await self._messages.append(AppendBatch(
+                draft=draft, user_ids=audience,
+                idempotency_key=group_event_key(group.group_id, change.version),
+                receipt_for=audience[0],
+            ))  # fmt: skip

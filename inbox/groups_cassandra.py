@@ -6,6 +6,9 @@ How the contract holds without a transaction:
   reads the row, applies ``inbox.groups_membership`` and writes ``... IF version = <read>``
   (a Paxos LWT). Of two changes that read the same version only one applies; the loser reads
   again and re-decides against the new member list, so racing adds can never make 101.
+- the latest change (``last_event``, ``last_user_ids``) is written by the same
+  compare-and-set, so it always describes the current ``version`` (rows written before
+  these columns existed have none recorded).
 - ``groups_by_user`` (for ``groups_of``) is an index written with ``USING TIMESTAMP
   <group version>``: the later membership change wins whatever order index writes land in,
   and nothing else writes that table, so these synthetic timestamps meet no real ones. An
@@ -19,19 +22,30 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
+from inbox.cql_session import CqlSession
 from inbox.errors import NotFound, Unavailable
-from inbox.groups_membership import group_full, with_member_removed, with_members_added
-from inbox.models import MAX_GROUP_MEMBERS, Group, MembershipChange
-from inbox.store_cassandra import CqlSession
+from inbox.groups_membership import (
+    FIRST_VERSION,
+    GroupEvent,
+    created,
+    group_full,
+    recorded,
+    with_member_removed,
+    with_members_added,
+)
+from inbox.models import MAX_GROUP_MEMBERS, Group, GroupChange, MembershipChange
 
-_COLS: Final = "group_id, name, owner_id, member_ids, created_at_ms, version"
+_COLS: Final = ("group_id, name, owner_id, member_ids, created_at_ms, version, last_event, "
+                "last_user_ids")
 GROUP_STATEMENTS: Final = {
-    "insert_group": f"INSERT INTO groups ({_COLS}) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS",
+    "insert_group": f"INSERT INTO groups ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "IF NOT EXISTS",
     "get_group": f"SELECT {_COLS} FROM groups WHERE group_id = ?",
-    "cas_group": "UPDATE groups SET owner_id = ?, member_ids = ?, version = ? "
-    "WHERE group_id = ? IF version = ?",
+    "cas_group": "UPDATE groups SET owner_id = ?, member_ids = ?, version = ?, "
+    "last_event = ?, last_user_ids = ? WHERE group_id = ? IF version = ?",
     "index_member": "INSERT INTO groups_by_user (user_id, group_id) VALUES (?, ?) "
     "USING TIMESTAMP ?",
     "unindex_member": "DELETE FROM groups_by_user USING TIMESTAMP ? "
@@ -40,7 +54,15 @@ GROUP_STATEMENTS: Final = {
 }
 MAX_ATTEMPTS: Final = 64
 """Compare-and-set rounds before a change gives up with ``Unavailable`` (retry is safe)."""
-_FIRST_VERSION: Final = 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """A group as stored: its members, its version and its latest recorded change."""
+
+    group: Group
+    version: int
+    last: GroupChange | None
 
 
 def _applied(rows: list[tuple[Any, ...]]) -> bool:
@@ -64,24 +86,27 @@ class CassandraGroupStore:
         members = list(dict.fromkeys(group.member_ids))
         if len(members) > MAX_GROUP_MEMBERS:
             raise group_full(group.group_id, len(members))
-        await self._index(group.group_id, members, _FIRST_VERSION)
+        await self._index(group.group_id, members, FIRST_VERSION)
+        first = created(group)
         await self._cql.execute("insert_group", (
             group.group_id, group.name, group.owner_id, members, group.created_at_ms,
-            _FIRST_VERSION,
+            first.version, first.event, list(first.user_ids),
         ))  # fmt: skip
 
     async def get(self, group_id: int) -> Group | None:
         """The group, or None when unknown."""
         found = await self._load(group_id)
-        return found[0] if found is not None else None
+        return found.group if found is not None else None
 
     async def add_members(self, group_id: int, user_ids: Sequence[int]) -> MembershipChange:
         """Add the ids not yet in (all or nothing under the cap), by compare-and-set."""
-        return await self._change(group_id, lambda g: with_members_added(g, user_ids))
+        return await self._change(group_id, GroupEvent.MEMBERS_ADDED,
+                                  lambda g: with_members_added(g, user_ids))
 
     async def remove_member(self, group_id: int, user_id: int) -> MembershipChange:
         """Remove one member (ownership passes on when the owner leaves), by compare-and-set."""
-        return await self._change(group_id, lambda g: with_member_removed(g, user_id))
+        return await self._change(group_id, GroupEvent.MEMBER_REMOVED,
+                                  lambda g: with_member_removed(g, user_id))
 
     async def groups_of(self, user_id: int) -> list[int]:
         """Ids of the user's groups, ascending; index rows the group disowns are dropped."""
@@ -91,31 +116,33 @@ class CassandraGroupStore:
         mine: list[int] = []
         stale: list[tuple[str, Sequence[Any]]] = []
         for gid, found in zip(candidates, loaded, strict=True):
-            if found is not None and user_id in found[0].member_ids:
+            if found is not None and user_id in found.group.member_ids:
                 mine.append(gid)
             elif found is not None:
                 # At the group's current version: a later add (a higher version) still wins.
-                stale.append(("unindex_member", (found[1], user_id, gid)))
+                stale.append(("unindex_member", (found.version, user_id, gid)))
         if stale:
             await self._cql.execute_all(stale)
         return sorted(mine)
 
-    async def _change(self, group_id: int, rule: Callable[[Group], MembershipChange]
-                      ) -> MembershipChange:
+    async def _change(self, group_id: int, event: GroupEvent,
+                      rule: Callable[[Group], MembershipChange]) -> MembershipChange:
         """Read, decide, compare-and-set; re-decide from a fresh read after a lost race."""
         for attempt in range(MAX_ATTEMPTS):
             found = await self._load(group_id)
             if found is None:
                 raise NotFound(f"no group {group_id}")
-            group, version = found
-            change = rule(group)  # group_full here means nothing was written
-            if not change.user_ids:
+            version = found.version
+            # group_full here means nothing was written
+            change = recorded(rule(found.group), event, version + 1, found.last)
+            if not change.user_ids or change.last is None:
                 return change
             after = change.group
             added = [uid for uid in change.user_ids if uid in after.member_ids]
             await self._index(group_id, added, version + 1)
             rows = await self._cql.execute("cas_group", (
-                after.owner_id, list(after.member_ids), version + 1, group_id, version,
+                after.owner_id, list(after.member_ids), version + 1, change.last.event,
+                list(change.last.user_ids), group_id, version,
             ))  # fmt: skip
             if _applied(rows):
                 removed = [uid for uid in change.user_ids if uid not in after.member_ids]
@@ -131,9 +158,13 @@ class CassandraGroupStore:
             ("index_member", (uid, group_id, version)) for uid in user_ids
         ])  # fmt: skip
 
-    async def _load(self, group_id: int) -> tuple[Group, int] | None:
+    async def _load(self, group_id: int) -> _Row | None:
         rows = await self._cql.execute("get_group", (group_id,))
         if not rows:
             return None
-        gid, name, owner, members, created, version = rows[0]
-        return Group(gid, name, owner, tuple(members or ()), created), int(version)
+        gid, name, owner, members, created_at, version, event, event_ids = rows[0]
+        last = None
+        if event is not None:
+            last = GroupChange(int(version), event, tuple(event_ids or ()))
+        return _Row(Group(gid, name, owner, tuple(members or ()), created_at), int(version),
+                    last)

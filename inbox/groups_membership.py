@@ -9,9 +9,36 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from enum import StrEnum
 
 from inbox.errors import Conflict
-from inbox.models import MAX_GROUP_MEMBERS, Group, MembershipChange
+from inbox.models import MAX_GROUP_MEMBERS, Group, GroupChange, MembershipChange
+
+FIRST_VERSION = 1
+"""A group's version when created; every membership change adds one."""
+
+
+class GroupEvent(StrEnum):
+    """What a membership change did (the ``event`` of its ``group_event`` entry)."""
+
+    CREATED = "created"
+    MEMBERS_ADDED = "members_added"
+    MEMBER_REMOVED = "member_removed"
+
+
+def recorded(change: MembershipChange, event: GroupEvent, version: int,
+             before: GroupChange | None) -> MembershipChange:
+    """``change`` with the group's latest recorded change: itself at ``version`` when it
+    changed something, else ``before`` (what the store had recorded)."""
+    if not change.user_ids:
+        return replace(change, last=before)
+    return replace(change, last=GroupChange(version, event.value, change.user_ids))
+
+
+def created(group: Group) -> GroupChange:
+    """The change a new group records: everyone joined at the first version."""
+    return GroupChange(FIRST_VERSION, GroupEvent.CREATED.value,
+                       tuple(dict.fromkeys(group.member_ids)))
 
 
 def group_full(group_id: int | None, count: int) -> Conflict:

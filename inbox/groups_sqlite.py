@@ -1,7 +1,10 @@
 """The embedded GroupStore, in the SQLite file of ``SqliteDatabase``.
 
 A group is one ``groups`` row whose ``member_ids`` is a JSON array in join order, plus one
-``group_members`` row per member for ``groups_of``. Every change reads, applies the rules of
+``group_members`` row per member for ``groups_of`` and one ``group_changes`` row holding the
+group's version and its latest membership change (what ``GroupService`` announces again
+when an announcement was lost; a group stored before that table existed has no row and
+counts as version 1 with nothing recorded). Every change reads, applies the rules of
 ``inbox.groups_membership`` and writes back inside one ``BEGIN IMMEDIATE`` transaction on the
 database's single thread, so changes are serialised and the cap is atomic by construction.
 """
@@ -13,8 +16,16 @@ import sqlite3
 from collections.abc import Callable, Sequence
 
 from inbox.errors import NotFound
-from inbox.groups_membership import group_full, with_member_removed, with_members_added
-from inbox.models import MAX_GROUP_MEMBERS, Group, MembershipChange
+from inbox.groups_membership import (
+    FIRST_VERSION,
+    GroupEvent,
+    created,
+    group_full,
+    recorded,
+    with_member_removed,
+    with_members_added,
+)
+from inbox.models import MAX_GROUP_MEMBERS, Group, GroupChange, MembershipChange
 from inbox.sqlite_db import SqliteDatabase
 
 _COLUMNS = "group_id, name, owner_id, member_ids, created_at_ms"
@@ -26,6 +37,20 @@ def _load(conn: sqlite3.Connection, group_id: int) -> Group | None:
     if row is None:
         return None
     return Group(row[0], row[1], row[2], tuple(json.loads(row[3])), row[4])
+
+
+def _last_change(conn: sqlite3.Connection, group_id: int) -> GroupChange | None:
+    row = conn.execute("SELECT version, event, user_ids FROM group_changes WHERE group_id = ?",
+                       (group_id,)).fetchone()
+    return GroupChange(row[0], row[1], tuple(json.loads(row[2]))) if row else None
+
+
+def _record(conn: sqlite3.Connection, group_id: int, change: GroupChange) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO group_changes (group_id, version, event, user_ids)"
+        " VALUES (?, ?, ?, ?)",
+        (group_id, change.version, change.event, json.dumps(list(change.user_ids))),
+    )
 
 
 def _save(conn: sqlite3.Connection, group: Group, change: MembershipChange | None) -> None:
@@ -53,13 +78,14 @@ class SqliteGroupStore:
         self._db = db
 
     async def create(self, group: Group) -> None:
-        """Store a new group; a retry of an existing id is a no-op."""
+        """Store a new group at version 1; a retry of an existing id is a no-op."""
         if len(set(group.member_ids)) > MAX_GROUP_MEMBERS:
             raise group_full(group.group_id, len(set(group.member_ids)))
 
         def insert(conn: sqlite3.Connection) -> None:
             if _load(conn, group.group_id) is None:
                 _save(conn, group, None)
+                _record(conn, group.group_id, created(group))
 
         await self._db.transaction(insert)
 
@@ -69,21 +95,26 @@ class SqliteGroupStore:
 
     async def add_members(self, group_id: int, user_ids: Sequence[int]) -> MembershipChange:
         """Add the ids not yet in (all or nothing under the cap)."""
-        return await self._change(group_id, lambda g: with_members_added(g, user_ids))
+        return await self._change(group_id, GroupEvent.MEMBERS_ADDED,
+                                  lambda g: with_members_added(g, user_ids))
 
     async def remove_member(self, group_id: int, user_id: int) -> MembershipChange:
         """Remove one member (ownership passes on when the owner leaves)."""
-        return await self._change(group_id, lambda g: with_member_removed(g, user_id))
+        return await self._change(group_id, GroupEvent.MEMBER_REMOVED,
+                                  lambda g: with_member_removed(g, user_id))
 
-    async def _change(self, group_id: int, rule: Callable[[Group], MembershipChange]
-                      ) -> MembershipChange:
+    async def _change(self, group_id: int, event: GroupEvent,
+                      rule: Callable[[Group], MembershipChange]) -> MembershipChange:
         def apply(conn: sqlite3.Connection) -> MembershipChange:
             group = _load(conn, group_id)
             if group is None:
                 raise NotFound(f"no group {group_id}")
-            change = rule(group)  # raises group_full before anything is written
-            if change.user_ids:
+            before = _last_change(conn, group_id)
+            version = before.version if before is not None else FIRST_VERSION
+            change = recorded(rule(group), event, version + 1, before)  # group_full: no write
+            if change.user_ids and change.last is not None:
                 _save(conn, change.group, change)
+                _record(conn, group_id, change.last)
             return change
 
         return await self._db.transaction(apply)

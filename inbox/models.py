@@ -158,12 +158,26 @@ class Group:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupChange:
+    """A group's latest membership change as its store recorded it, atomically with the
+    change: the group's version after it, the event (``created``, ``members_added``,
+    ``member_removed``) and the ids it concerned. Enough to announce the change again, keyed
+    by the version so at most once, when its first announcement was lost."""
+
+    version: int
+    event: str
+    user_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class MembershipChange:
     """The result of a membership change: the group after it and the ids it actually added
-    or removed (empty when nothing changed)."""
+    or removed (empty when nothing changed). ``last`` is the group's latest recorded change:
+    this one when something changed, else the one before (None when none is recorded)."""
 
     group: Group
     user_ids: tuple[int, ...]
+    last: GroupChange | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from inbox.store_cassandra import CqlSession
+from inbox.cql_session import CqlSession
 
 FOREVER_MS: Final = 2**63 - 1
 """Stored for "muted forever", so the row never needs a null column."""

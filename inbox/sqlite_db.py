@@ -54,6 +54,9 @@ CREATE TABLE IF NOT EXISTS groups (
 CREATE TABLE IF NOT EXISTS group_members (
     user_id INTEGER NOT NULL, group_id INTEGER NOT NULL,
     PRIMARY KEY (user_id, group_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS group_changes (
+    group_id INTEGER PRIMARY KEY, version INTEGER NOT NULL, event TEXT NOT NULL,
+    user_ids TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS user_conversations (
     user_id INTEGER NOT NULL, conversation_id TEXT NOT NULL,
     last_msg_id INTEGER NOT NULL DEFAULT 0, read_up_to INTEGER NOT NULL DEFAULT 0,
@@ -62,6 +65,9 @@ CREATE TABLE IF NOT EXISTS user_conversations (
 CREATE TABLE IF NOT EXISTS hidden_messages (
     user_id INTEGER NOT NULL, conversation_id TEXT NOT NULL, msg_id INTEGER NOT NULL,
     PRIMARY KEY (user_id, conversation_id, msg_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS departures (
+    conversation_id TEXT NOT NULL, msg_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, msg_id, user_id)) WITHOUT ROWID;
 """
 
 
@@ -101,7 +107,9 @@ class SqliteDatabase:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, self._call, fn)
-        except sqlite3.OperationalError as exc:
+        except (sqlite3.OperationalError, sqlite3.InterfaceError) as exc:
+            # Locked, full, I/O failure, misuse: the request had no effect; an
+            # IntegrityError, by contrast, is a bug and stays one.
             raise Unavailable(f"embedded database error: {exc}") from exc
 
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:

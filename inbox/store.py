@@ -25,6 +25,10 @@ from inbox.models import (
     User,
 )
 
+DEPARTURE_RETENTION_MS = 2 * 24 * 3600 * 1000
+"""How long a ``ConversationStore`` keeps departures: twice the 24 h in which a message may
+be deleted for everyone, so every departure after a still-deletable message is kept."""
+
 
 class InboxStore(Protocol):
     """Per-user inboxes (ordered logs of entries) and conversation history.
@@ -141,11 +145,17 @@ class GroupStore(Protocol):
     exceed it raise ``Conflict(code="group_full")`` and change nothing (all or nothing).
     ``member_ids`` keep join order; ids already in are ignored. A group whose last member
     leaves stays stored, empty (its history still names it); nobody can reach it again.
+
+    Each group has a version (1 when created, +1 per change) and records its latest change
+    (``GroupChange``) in the same atomic write as the change, so that a change whose
+    announcement failed can be announced again later, exactly as it happened. Every change
+    method returns it as ``MembershipChange.last`` (for a no-op: the one recorded before).
     """
 
     async def create(self, group: Group) -> None:
-        """Store a new group (``member_ids`` deduplicated, owner first); ``group_full`` when
-        it has more than ``MAX_GROUP_MEMBERS``; a retry of the same create is a no-op."""
+        """Store a new group (``member_ids`` deduplicated, owner first) at version 1,
+        recording the ``created`` change; ``group_full`` when it has more than
+        ``MAX_GROUP_MEMBERS``; a retry of the same create is a no-op."""
         ...
 
     async def get(self, group_id: int) -> Group | None:
@@ -180,6 +190,8 @@ class ConversationStore(Protocol):
     - ``unread`` counts the conversation's messages with ``floor < msg_id <= last_msg_id``
       (``floor`` = max(read marker, join point)) sent by someone else, neither deleted for
       everyone nor hidden by this user. ``read``/``delete``/``group_event`` entries never count.
+    - departures are kept for at least ``DEPARTURE_RETENTION_MS`` (longer than the 24 h in
+      which a message may be deleted for everyone), then may be forgotten.
     """
 
     async def record_activity(self, user_ids: Sequence[int], conversation_id: str,
@@ -198,8 +210,28 @@ class ConversationStore(Protocol):
         or further (nothing written)."""
         ...
 
+    async def read_marker(self, user_id: int, conversation_id: str) -> int:
+        """The user's read marker in the conversation, 0 when nothing was read."""
+        ...
+
     async def conversations(self, user_id: int) -> list[ConversationState]:
         """The user's conversations with any activity, newest activity first, with unread."""
+        ...
+
+    async def conversation_ids(self, user_id: int) -> list[str]:
+        """The ids of the user's conversations with any activity, in no particular order:
+        what ``conversations`` lists, without counting anything (cheap)."""
+        ...
+
+    async def record_departure(self, user_ids: Sequence[int], conversation_id: str,
+                               msg_id: int) -> None:
+        """Record that ``user_ids`` left the (group) conversation at ``msg_id``, the
+        ``member_removed`` event's id (idempotent)."""
+        ...
+
+    async def departed_since(self, conversation_id: str, msg_id: int) -> list[int]:
+        """Users who left the conversation after ``msg_id`` (within the retention): those
+        that may hold ``msg_id`` in their inboxes without being members any more."""
         ...
 
     async def hide(self, user_id: int, conversation_id: str, msg_id: int) -> None:

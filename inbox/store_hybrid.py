@@ -3,7 +3,7 @@
 Invariant 1 (positions follow *visibility* order across many writer processes) comes from
 splitting an append in three steps and letting readers see only the committed prefix:
 
-1. **reserve** (one Lua call, ``log_redis.RESERVE``): each inbox gets ``pos = max(head + 1,
+1. **reserve** (one Lua call, ``log_redis_lua.RESERVE``): each inbox gets ``pos = max(head + 1,
    msg_id, min_id(now - skew))``, the entry goes into its stream at id ``<pos>-0`` and ``pos``
    is marked pending until ``deadline = Redis TIME + pending_ttl``.
 2. **write** every row to Cassandra ``USING TIMESTAMP deadline_us`` (inbox rows, history,

@@ -41,42 +41,58 @@ def wants_push(
     )
 
 
-def plan_pushes(
+def push_targets(
     draft: EntryDraft,
     recipient_id: int,
-    entry_id: int,
     devices: list[Device],
     online_device_ids: set[int],
     muted: bool,
+) -> list[Device]:
+    """Who gets a push for ``draft`` in ``recipient_id``'s inbox: the devices to push, each
+    once, in ``devices`` order.
+
+    ``devices`` are the recipient's devices, ``online_device_ids`` those with a live
+    connection, ``muted`` whether the recipient muted the conversation. None for entries
+    other than messages, for the sender's own inbox, or for a muted conversation. Decided
+    before the badge is counted, so that nobody's unread total is read for nothing.
+    """
+    if draft.kind is not EntryKind.MESSAGE or recipient_id == draft.sender_id or muted:
+        return []
+    targets: list[Device] = []
+    seen: set[int] = set()
+    for device in devices:
+        if device.device_id in seen or not wants_push(device, recipient_id, draft,
+                                                      online_device_ids):
+            continue
+        seen.add(device.device_id)
+        targets.append(device)
+    return targets
+
+
+def push_jobs(
+    draft: EntryDraft,
+    recipient_id: int,
+    entry_id: int,
+    targets: list[Device],
     title: str,
     badge: int,
     preview: bool,
 ) -> list[PushJob]:
-    """The push jobs for ``draft`` landing at position ``entry_id`` of ``recipient_id``'s inbox.
+    """One job per device of ``targets`` (``push_targets``' answer) for ``draft`` landing at
+    position ``entry_id`` of ``recipient_id``'s inbox.
 
-    ``devices`` are the recipient's devices, ``online_device_ids`` those with a live
-    connection, ``muted`` whether the recipient muted the conversation, ``title`` the sender's
-    display name (or the group name), ``badge`` the recipient's total unread count and
-    ``preview`` whether the message text goes in the body. Returns one job per device to push,
-    in ``devices`` order (each device once); none for entries other than messages, for the
-    sender's own inbox, or for a muted conversation. ``first_enqueued_ms`` is the message's
-    creation time, so a push is given up ``max_age`` after the message was sent.
+    ``title`` is the sender's display name (or the group name), ``badge`` the recipient's
+    total unread count and ``preview`` whether the message text goes in the body.
+    ``first_enqueued_ms`` is the message's creation time, so a push is given up ``max_age``
+    after the message was sent.
     """
-    if draft.kind is not EntryKind.MESSAGE or recipient_id == draft.sender_id or muted:
-        return []
     data = push_data(draft.conversation_id, draft.msg_id, entry_id)
     body = draft.body if preview else None
     jobs: list[PushJob] = []
-    seen: set[int] = set()
-    for device in devices:
+    for device in targets:
         target = device.push
-        if (
-            target is None
-            or device.device_id in seen
-            or not wants_push(device, recipient_id, draft, online_device_ids)
-        ):
+        if target is None:  # push_targets keeps only devices with a token
             continue
-        seen.add(device.device_id)
         message = PushMessage(
             provider=cast(Provider, target.provider),
             token=target.token,
@@ -98,3 +114,19 @@ def plan_pushes(
             )
         )
     return jobs
+
+
+def plan_pushes(
+    draft: EntryDraft,
+    recipient_id: int,
+    entry_id: int,
+    devices: list[Device],
+    online_device_ids: set[int],
+    muted: bool,
+    title: str,
+    badge: int,
+    preview: bool,
+) -> list[PushJob]:
+    """``push_jobs`` for the ``push_targets`` of one recipient, in one call (see both)."""
+    targets = push_targets(draft, recipient_id, devices, online_device_ids, muted)
+    return push_jobs(draft, recipient_id, entry_id, targets, title, badge, preview)

@@ -8,18 +8,19 @@ conversation index already includes the new message in (it is an append step, ru
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from gateway.bus import LiveBus
 from idgen.clock import Clock
-from inbox.models import AppendBatch, Appended, EntryKind
-from inbox.store import AccountStore, MuteStore
-from push.decision import plan_pushes
+from inbox.models import AppendBatch, Appended, Device, EntryDraft, EntryKind
+from push.decision import push_jobs, push_targets
 from push.job import PushJob
-from push.queue import PushQueue
 
 Title = Callable[[AppendBatch], Awaitable[str]]
+
+PLAN_CONCURRENCY = 16
+"""Recipients whose lookups are in flight at once, per message (bounds the store load)."""
 
 
 class UnreadTotal(Protocol):
@@ -30,16 +31,53 @@ class UnreadTotal(Protocol):
         ...
 
 
+class DeviceList(Protocol):
+    """The recipients' devices and push tokens (``inbox.store.AccountStore``)."""
+
+    async def list_devices(self, user_id: int) -> list[Device]:
+        """The user's active devices."""
+        ...
+
+
+class MuteList(Protocol):
+    """Muted conversations (``inbox.store.MuteStore``)."""
+
+    async def muted(self, user_id: int, conversation_id: str, now_ms: int) -> bool:
+        """Whether the conversation is muted for the user at ``now_ms``."""
+        ...
+
+
+class OnlineDevices(Protocol):
+    """Which devices hold a live connection (``gateway.bus.LiveBus``)."""
+
+    async def online_devices(self, user_id: int) -> set[int]:
+        """Devices of the user with a live connection on any node."""
+        ...
+
+
+class JobQueue(Protocol):
+    """Where planned jobs go (``push.queue.PushQueue``)."""
+
+    async def enqueue(self, jobs: Sequence[PushJob]) -> int:
+        """Add ``jobs`` durably (deduplicated on ``job_id``); how many were new."""
+        ...
+
+
 class PushPlanner:
-    """Queues one push job per offline device with a token, per recipient of a message."""
+    """Queues one push job per offline device with a token, per recipient of a message.
+
+    Recipients are planned concurrently (at most ``PLAN_CONCURRENCY`` at once): first who
+    gets a push (devices, mute, live connections), then, only for those, the badge (the
+    costly read: an unread count over every conversation) and, once, the title.
+    """
 
     def __init__(
         self,
-        accounts: AccountStore,
+        accounts: DeviceList,
         unread: UnreadTotal,
-        mutes: MuteStore,
-        bus: LiveBus,
-        queue: PushQueue,
+        mutes: MuteList,
+        bus: OnlineDevices,
+        queue: JobQueue,
         clock: Clock,
         title: Title,
         preview: bool,
@@ -54,27 +92,41 @@ class PushPlanner:
         self._preview = preview
 
     async def on_appended(self, batch: AppendBatch, appended: Appended) -> None:
+        """Queue the jobs for a durable message, before its send is answered."""
         draft = batch.draft
         if draft.kind is not EntryKind.MESSAGE:
             return
-        jobs: list[PushJob] = []
-        title: str | None = None  # looked up once per message, only if someone needs a push
-        for user_id, entry_id in appended.positions.items():
-            if user_id == draft.sender_id:
-                continue
+        gate = asyncio.Semaphore(PLAN_CONCURRENCY)
+        now_ms = self._clock.now_ms()
+        recipients = [(uid, entry_id) for uid, entry_id in appended.positions.items()
+                      if uid != draft.sender_id]
+        found = await asyncio.gather(*(self._targets(draft, uid, now_ms, gate)
+                                       for uid, _ in recipients))
+        chosen = [(uid, entry_id, targets)
+                  for (uid, entry_id), targets in zip(recipients, found, strict=True) if targets]
+        if not chosen:
+            return
+        badges = asyncio.gather(*(self._badge(uid, gate) for uid, _, _ in chosen))
+        title, counts = await asyncio.gather(self._title(batch), badges)
+        await self._queue.enqueue([
+            job
+            for (uid, entry_id, targets), badge in zip(chosen, counts, strict=True)
+            for job in push_jobs(draft, uid, entry_id, targets, title, badge, self._preview)
+        ])
+
+    async def _targets(self, draft: EntryDraft, user_id: int, now_ms: int,
+                       gate: asyncio.Semaphore) -> list[Device]:
+        """The recipient's devices to push (``push_targets``), without counting a badge."""
+        async with gate:
             devices = [d for d in await self._accounts.list_devices(user_id) if d.push]
             if not devices:
-                continue
-            if title is None:
-                title = await self._title(batch)
-            jobs += plan_pushes(
-                draft, user_id, entry_id, devices,
-                online_device_ids=await self._bus.online_devices(user_id),
-                muted=await self._mutes.muted(user_id, draft.conversation_id,
-                                              self._clock.now_ms()),
-                title=title,
-                badge=await self._unread.total_unread(user_id),
-                preview=self._preview,
+                return []
+            muted, online = await asyncio.gather(
+                self._mutes.muted(user_id, draft.conversation_id, now_ms),
+                self._bus.online_devices(user_id),
             )
-        if jobs:
-            await self._queue.enqueue(jobs)
+        return push_targets(draft, user_id, devices, online, muted)
+
+    async def _badge(self, user_id: int, gate: asyncio.Semaphore) -> int:
+        async with gate:
+            return await self._unread.total_unread(user_id)

@@ -46,7 +46,5 @@ async def read(cid: str, body: ReadIn, caller: CallerDep, services: ServicesDep)
 @router.post("/conversations/{cid}/mute", status_code=204)
 async def mute(cid: str, body: MuteIn, caller: CallerDep, services: ServicesDep) -> Response:
     """No pushes for this conversation until ``until`` (null: forever; past: unmute)."""
-    ref = await services.participants.require(caller, cid)
-    until_ms = int(body.until.timestamp() * 1000) if body.until is not None else None
-    await services.mutes.set_mute(caller.user_id, ref.id, until_ms)
+    await services.mutes.mute(caller, cid, body.until)
     return Response(status_code=204)

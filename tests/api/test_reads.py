@@ -240,3 +240,45 @@ def test_group_conversations_unread_reads_and_delete_for_everyone(client: httpx.
             (early["msg_id"], "everyone")]  # fmt: skip
         assert [m["body"] for m in _history(client, who, cid).json()] == ["later"]
     assert _entries(client, outsider, "delete") == []
+
+
+def test_a_replayed_key_never_shows_the_original_chat_to_others(client: httpx.Client) -> None:
+    """A client_msg_id reused towards someone else replays the original send: the new
+    audience must not be indexed into the original conversation (privacy)."""
+    alice, bob, xavier, carol = (new_account(client, p) for p in ("pa", "pb", "px", "pc"))
+    key = uuid.uuid4().hex
+    first = send(client, alice, bob.user_id, "for bob only", key)
+    assert first.status_code == 201, first.text
+    again = send(client, alice, xavier.user_id, "anything", key)
+    assert again.status_code == 200 and again.json()["msg_id"] == first.json()["msg_id"]
+    r = client.post("/v1/groups", json={"name": "Club", "member_ids": [carol.user_id]},
+                    headers=alice.headers)
+    assert r.status_code == 201, r.text
+    group_id = r.json()["group_id"]
+    replay = client.post("/v1/messages", headers=alice.headers, json={
+        "to_group": group_id, "body": "anything", "client_msg_id": key})
+    assert replay.status_code == 200 and replay.json()["msg_id"] == first.json()["msg_id"]
+    cid = _direct(alice, bob)
+    assert _list(client, xavier) == []
+    assert [row["conversation_id"] for row in _list(client, carol)] == [f"g:{group_id}"]
+    assert _unread(client, bob) == {cid: 1}
+    assert {row["conversation_id"] for row in _list(client, alice)} == {cid, f"g:{group_id}"}
+    assert _entries(client, xavier, "message") == [] and _entries(client, carol, "message") == []
+
+
+def test_delete_for_everyone_reaches_a_member_who_left_since(client: httpx.Client) -> None:
+    owner, stayer, leaver = (new_account(client, p) for p in ("la", "lb", "lc"))
+    r = client.post("/v1/groups", json={"name": "Crew", "member_ids": [stayer.user_id,
+                                                                       leaver.user_id]},
+                    headers=owner.headers)
+    assert r.status_code == 201, r.text
+    group_id = r.json()["group_id"]
+    sent = client.post("/v1/messages", headers=owner.headers, json={
+        "to_group": group_id, "body": "oops", "client_msg_id": uuid.uuid4().hex}).json()
+    assert [e["body"] for e in _entries(client, leaver, "message")] == ["oops"]
+    r = client.delete(f"/v1/groups/{group_id}/members/{leaver.user_id}", headers=leaver.headers)
+    assert r.status_code == 204, r.text
+    assert _delete(client, owner, sent["msg_id"], "everyone").status_code == 204
+    for who in (owner, stayer, leaver):  # the leaver's devices hold the message too
+        assert [(e["msg_id"], e["scope"]) for e in _entries(client, who, "delete")] == [
+            (sent["msg_id"], "everyone")]  # fmt: skip

@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from api.stores import open_redis
 from gateway.bus_redis import RedisLiveBus
+from inbox.errors import Unavailable
+from tests.servers.redis_server import RedisServer
 
 Received = list[tuple[int, dict[str, Any]]]
 
@@ -104,3 +107,43 @@ async def test_bad_payload_and_failing_handler_do_not_stop_delivery(
     await a._redis.publish(f"node:{b.node_id}", b"not json")
     await a.publish({alice: [{"n": 2}]})
     await _until(lambda: got_b == [(alice, {"n": 2})])
+
+
+@pytest.fixture
+async def lone_bus(fresh_redis_server: RedisServer
+                   ) -> AsyncIterator[tuple[RedisLiveBus, RedisServer]]:
+    """A bus (not started: no background refresh) on a Redis the test may kill and restart."""
+    client = open_redis(fresh_redis_server.url)
+    bus = RedisLiveBus(client, f"lone-{random.randrange(10**9)}", ttl_s=30)
+    yield bus, fresh_redis_server
+    await bus.close()
+    await client.aclose()
+
+
+async def test_register_while_redis_is_down_leaves_no_phantom_device(
+    lone_bus: tuple[RedisLiveBus, RedisServer],
+) -> None:
+    bus, redis = lone_bus
+    alice = _user()
+    redis.kill()
+    with pytest.raises(Unavailable):
+        await bus.register(alice, 10)
+    redis.start()
+    await bus.refresh()  # what the refresh loop does every ttl / 3 once Redis is back
+    assert await bus.online_devices(alice) == set()
+    assert await bus.register(alice, 10) is True  # nothing of the failed attempt counted
+    assert await bus.unregister(alice, 10) is True
+
+
+async def test_unregister_while_redis_is_down_stops_refreshing_the_device(
+    lone_bus: tuple[RedisLiveBus, RedisServer],
+) -> None:
+    bus, redis = lone_bus
+    alice = _user()
+    assert await bus.register(alice, 10) is True
+    redis.kill()
+    with pytest.raises(Unavailable):
+        await bus.unregister(alice, 10)
+    redis.start()
+    await bus.refresh()
+    assert await bus.online_devices(alice) == set()

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from gateway.presence_contacts import StaticContacts, StoreContacts
-from inbox.models import ConversationState, Group
+from inbox.models import Group
 
 ALICE, BOB, CAROL, DAVE, ERIN = 1, 2, 3, 4, 5
 
 
 class MemoryChats:
+    """Only the cheap id listing: contacts must never count unread messages."""
+
     def __init__(self, by_user: dict[int, list[str]]) -> None:
         self._by_user = by_user
 
-    async def conversations(self, user_id: int) -> list[ConversationState]:
-        return [ConversationState(cid, 1, 0, 0) for cid in self._by_user.get(user_id, [])]
+    async def conversation_ids(self, user_id: int) -> list[str]:
+        return list(self._by_user.get(user_id, []))
 
 
 class MemoryGroups:
@@ -36,6 +38,12 @@ async def test_direct_peers_and_group_members_but_not_oneself() -> None:
     assert await contacts.contacts_of(DAVE) == {CAROL, ALICE}
     assert await contacts.contacts_of(ERIN) == {BOB}
     assert await contacts.contacts_of(99) == set()
+
+
+async def test_a_direct_chat_of_two_others_makes_no_contacts() -> None:
+    chats = MemoryChats({ERIN: [f"d:{ALICE}:{BOB}", f"d:{CAROL}:{ERIN}", "d:x", "d:5:4"]})
+    contacts = StoreContacts(chats, MemoryGroups([]))
+    assert await contacts.contacts_of(ERIN) == {CAROL}
 
 
 async def test_static_contacts_are_symmetric() -> None:

@@ -94,6 +94,25 @@ async def test_typing_within_the_interval_is_coalesced_per_conversation(
     assert len(relay.sent) == 4
 
 
+async def test_a_burst_of_keystrokes_is_relayed_once(typing: TypingRelay,
+                                                     relay: RecordingRelay) -> None:
+    results = [await typing.typing(ALICE, DIRECT) for _ in range(5)]  # same instant
+    assert results == [True, False, False, False, False]
+    assert len(relay.sent) == 1
+
+
+async def test_steady_typing_is_relayed_once_per_interval(
+    typing: TypingRelay, relay: RecordingRelay, clock: ManualClock
+) -> None:
+    relayed_at = []
+    for tick in range(25):  # a keystroke every 250 ms for 6 s, interval 2 s
+        if await typing.typing(ALICE, DIRECT):
+            relayed_at.append(tick * 250)
+        clock.advance(0.25)
+    assert relayed_at == [0, 2_000, 4_000, 6_000]
+    assert len(relay.sent) == 4
+
+
 async def test_notes_to_self_relay_nothing(typing: TypingRelay, relay: RecordingRelay) -> None:
     assert await typing.typing(ALICE, "d:1:1") is True
     assert relay.sent == []

@@ -12,12 +12,12 @@ import pytest
 
 from idgen.snowflake import SnowflakeGenerator
 from inbox.accounts_sqlite import SqliteAccountStore
-from inbox.conversation_index import ConversationIndex, activity_of, joined_users
+from inbox.conversation_index import ConversationIndex, activity_of, joined_users, left_users
 from inbox.conversation_list import ConversationViews, check_history_limit, current_states
 from inbox.conversations import ConversationRef, direct_id
 from inbox.conversations_sqlite import SqliteConversationStore
 from inbox.deletes import DeleteService, Scope, parse_scope
-from inbox.errors import Forbidden, InvalidInput, NotFound
+from inbox.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from inbox.groups import GroupService
 from inbox.groups_sqlite import SqliteGroupStore
 from inbox.models import (
@@ -36,6 +36,7 @@ from inbox.reads import ReadService, read_batch
 from inbox.service import MessageService, SendRequest
 from inbox.sqlite_db import SqliteDatabase
 from inbox.store_sqlite import SqliteInboxStore
+from tests.inbox.flaky_inbox import FlakyInbox
 from tests.push.support import ManualClock
 
 DAY_S = 24 * 3600
@@ -47,6 +48,7 @@ class World:
     db: SqliteDatabase
     clock: ManualClock
     inbox: SqliteInboxStore
+    flaky: FlakyInbox
     conversations: SqliteConversationStore
     messages: MessageService
     groups: GroupService
@@ -67,6 +69,14 @@ class World:
         )
         return receipt.msg_id
 
+    async def group_events(self, caller: Caller) -> list[tuple[str, list[int]]]:
+        """(event, user_ids) of the caller's ``group_event`` entries, in inbox order."""
+        out = []
+        for entry in await self.entries(caller, EntryKind.GROUP_EVENT):
+            assert entry.draft.group is not None
+            out.append((entry.draft.group["event"], entry.draft.group["user_ids"]))
+        return out
+
     async def entries(self, caller: Caller, kind: EntryKind) -> list[Entry]:
         page = await self.inbox.read(caller.user_id, 0, 1000)
         return [e for e in page.entries if e.kind is kind]
@@ -84,8 +94,9 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     accounts, inbox = SqliteAccountStore(db), SqliteInboxStore(db)
     group_store, conversations = SqliteGroupStore(db), SqliteConversationStore(db)
     participants = Participants(group_store)
-    messages = MessageService(inbox, accounts, ids.next_id, clock,
-                              steps=[ConversationIndex(conversations)])
+    flaky = FlakyInbox(inbox)  # the services write through it; tests read the real store
+    messages = MessageService(flaky, accounts, ids.next_id, clock,
+                              steps=[ConversationIndex(conversations, participants)])
     groups = GroupService(group_store, accounts, messages, ids.next_id, clock)
     messages.recipients = groups
     users = []
@@ -94,10 +105,10 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         await accounts.create_user(user)
         users.append(Caller(user.user_id, ids.next_id()))
     yield World(
-        db, clock, inbox, conversations, messages, groups,
+        db, clock, inbox, flaky, conversations, messages, groups,
         ReadService(conversations, participants, messages, clock),
         DeleteService(conversations, participants, messages, clock),
-        ConversationViews(conversations, inbox, accounts, group_store, participants),
+        ConversationViews(conversations, flaky, accounts, group_store, participants),
         users,
     )  # fmt: skip
     await db.close()
@@ -113,10 +124,15 @@ def test_activity_is_messages_and_group_events_only() -> None:
     assert activity is not None and (activity.msg_id, activity.user_ids) == (50, (1, 2))
     read = EntryDraft(EntryKind.READ, 50, "d:1:2", 1, 11, 0, up_to_msg_id=50)
     assert activity_of(AppendBatch(read, (1, 2)), fresh) is None
-    # A replayed send's draft has an unused id: the receipt names the stored message.
+    # A replayed send's draft has an unused id: the receipt names the stored message, and the
+    # original conversation's participants are indexed, never the new request's audience.
     replay = Appended(receipt=SendReceipt(40, 41, "d:1:2", 0), replayed=True)
-    activity = activity_of(AppendBatch(draft, (1, 2)), replay)
+    activity = activity_of(AppendBatch(draft, (1, 2)), replay, [1, 2])
     assert activity is not None and activity.msg_id == 40 and activity.joined == ()
+    elsewhere = EntryDraft(EntryKind.MESSAGE, 60, "d:1:9", 1, 11, 0, body="x")
+    activity = activity_of(AppendBatch(elsewhere, (1, 9)), replay, [1, 2])
+    assert activity is not None
+    assert (activity.conversation_id, activity.msg_id, activity.user_ids) == ("d:1:2", 40, (1, 2))
 
 
 def test_group_events_that_add_members_set_their_join_point() -> None:
@@ -130,6 +146,8 @@ def test_group_events_that_add_members_set_their_join_point() -> None:
     assert joined_users(event("member_removed", [3]), (1, 2, 3)) == ()
     message = EntryDraft(EntryKind.MESSAGE, 70, "g:9", 1, 11, 0, body="x")
     assert joined_users(message, (1, 2)) == ()
+    assert left_users(event("member_removed", [3, "4"])) == (3, 4)
+    assert left_users(event("members_added", [3])) == () and left_users(message) == ()
 
 
 def test_read_entries_go_to_the_reader_and_a_direct_peer_only() -> None:
@@ -155,7 +173,9 @@ def test_input_rules() -> None:
             check_history_limit(bad)
     states = [ConversationState("g:1", 9, 0, 1), ConversationState("d:1:2", 8, 0, 2),
               ConversationState("g:2", 7, 0, 3)]  # fmt: skip
-    assert [s.conversation_id for s in current_states(states, [2])] == ["d:1:2", "g:2"]
+    assert [s.conversation_id for s in current_states(1, states, [2])] == ["d:1:2", "g:2"]
+    # Direct chats between two others never count, whatever the index holds.
+    assert [s.conversation_id for s in current_states(3, states, [2])] == ["g:2"]
 
 
 # ---- reads ------------------------------------------------------------------------------
@@ -318,3 +338,118 @@ async def test_group_members_get_unread_from_their_join_on_and_leavers_drop_out(
     assert await world.reads.mark_read(alice, cid, message) is True
     assert [e.draft.up_to_msg_id for e in await world.entries(alice, EntryKind.READ)] == [message]
     assert await world.entries(bob, EntryKind.READ) == []  # groups: the reader's inbox only
+
+
+# ---- only participants are indexed ------------------------------------------------------
+
+
+async def test_a_replayed_key_is_indexed_for_the_original_chat_only(world: World) -> None:
+    alice, bob, carol, dave = world.users
+    request = SendRequest("for bob", "reused", to_user=bob.user_id)
+    receipt, _ = await world.messages.send(alice, request)
+    again, replayed = await world.messages.send(
+        alice, SendRequest("other", "reused", to_user=carol.user_id))
+    assert replayed and again == receipt
+    group = await world.groups.create(alice, "Team", [dave.user_id])
+    _, replayed = await world.messages.send(
+        alice, SendRequest("other", "reused", to_group=group.group_id))
+    assert replayed
+    assert await world.views.summaries(carol) == []
+    assert [r.conversation_id for r in await world.views.summaries(dave)] == [
+        f"g:{group.group_id}"]  # fmt: skip
+    assert await world.views.total_unread(dave.user_id) == 0
+    assert await world.unread(bob) == {receipt.conversation_id: 1}
+    assert await world.conversations.conversation_ids(carol.user_id) == []
+
+
+async def test_the_list_never_shows_a_direct_chat_of_two_others(world: World) -> None:
+    alice, bob, _, dave = world.users
+    msg_id = await world.send(alice, bob)
+    cid = direct_id(alice.user_id, bob.user_id)
+    await world.conversations.record_activity([dave.user_id], cid, msg_id)  # a stray row
+    assert await world.views.summaries(dave) == []
+    assert await world.views.total_unread(dave.user_id) == 0
+    assert [r.conversation_id for r in await world.views.summaries(bob)] == [cid]
+
+
+# ---- a 503 after the state changed: the retry completes it, exactly once ----------------
+
+
+async def test_a_read_whose_entry_failed_is_told_by_its_retry(world: World) -> None:
+    alice, bob, _, _ = world.users
+    m1 = await world.send(alice, bob)
+    m2 = await world.send(alice, bob)
+    cid = direct_id(alice.user_id, bob.user_id)
+    world.flaky.fail_next(EntryKind.READ)
+    with pytest.raises(Unavailable):
+        await world.reads.mark_read(bob, cid, m2)  # the marker moved, the entry failed
+    assert await world.entries(alice, EntryKind.READ) == []
+    assert await world.reads.mark_read(bob, cid, m1) is False  # stale: writes nothing
+    assert await world.reads.mark_read(bob, cid, m2) is True  # the retry tells the devices
+    assert await world.reads.mark_read(bob, cid, m2) is False  # a repeat writes nothing
+    for who in (alice, bob):
+        reads = await world.entries(who, EntryKind.READ)
+        assert [e.draft.up_to_msg_id for e in reads] == [m2]
+    assert await world.unread(bob) == {cid: 0}
+
+
+async def test_a_group_change_whose_event_failed_is_announced_by_the_retry(world: World) -> None:
+    alice, bob, carol, _ = world.users
+    group = await world.groups.create(alice, "Team", [bob.user_id])
+    gid, cid = group.group_id, f"g:{group.group_id}"
+    await world.send_group(alice, gid, "before carol")
+    world.flaky.fail_next(EntryKind.GROUP_EVENT)
+    with pytest.raises(Unavailable):  # bob is in already: only carol is added
+        await world.groups.add_members(alice, gid, [bob.user_id, carol.user_id])
+    assert carol.user_id in (await world.groups.get(alice, gid)).member_ids
+    assert await world.group_events(carol) == []
+    await world.groups.add_members(alice, gid, [bob.user_id, carol.user_id])  # the retry
+    added = ("members_added", [carol.user_id])
+    assert await world.group_events(carol) == [added]
+    assert await world.group_events(bob) == [("created", [alice.user_id, bob.user_id]), added]
+    assert await world.unread(carol) == {cid: 0}  # joined: the history is not unread
+    assert await world.unread(bob) == {cid: 1}  # bob's join point did not move
+    await world.groups.add_members(bob, gid, [carol.user_id])  # redundant: writes nothing
+    assert len(await world.group_events(bob)) == 2
+
+    world.flaky.fail_next(EntryKind.GROUP_EVENT)
+    with pytest.raises(Unavailable):
+        await world.groups.remove_member(alice, gid, carol.user_id)
+    await world.groups.remove_member(alice, gid, carol.user_id)  # the retry
+    await world.groups.remove_member(alice, gid, carol.user_id)  # and a repeat
+    removed = ("member_removed", [carol.user_id])
+    assert await world.group_events(carol) == [added, removed]
+    assert await world.group_events(alice) == [
+        ("created", [alice.user_id, bob.user_id]), added, removed]  # fmt: skip
+    assert world.flaky.failed == 2
+
+
+# ---- read-path costs --------------------------------------------------------------------
+
+
+async def test_the_list_reads_history_from_the_newest_activity_down(world: World) -> None:
+    alice, bob, _, _ = world.users
+    await world.send(alice, bob, "old")
+    last = await world.send(bob, alice, "newest")
+    world.flaky.history_calls.clear()
+    [row] = await world.views.summaries(alice)
+    assert row.last_message is not None and row.last_message.msg_id == last
+    assert world.flaky.history_calls == [(row.conversation_id, last + 1, 1)]
+
+
+# ---- delete for everyone reaches who left since -----------------------------------------
+
+
+async def test_delete_for_everyone_reaches_members_who_left_after_the_message(
+    world: World,
+) -> None:
+    alice, bob, carol, dave = world.users
+    group = await world.groups.create(alice, "Team", [bob.user_id, carol.user_id, dave.user_id])
+    gid = group.group_id
+    await world.groups.remove_member(alice, gid, dave.user_id)  # left before the message
+    msg_id = await world.send_group(alice, gid, "oops")
+    await world.groups.remove_member(carol, gid, carol.user_id)  # left after it
+    assert await world.deletes.delete(alice, msg_id, Scope.EVERYONE) is True
+    for who in (alice, bob, carol):
+        assert [e.draft.msg_id for e in await world.entries(who, EntryKind.DELETE)] == [msg_id]
+    assert await world.entries(dave, EntryKind.DELETE) == []

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -20,10 +21,11 @@ from inbox import conversations_cassandra
 from inbox.cassandra_schema import BUCKET_MS
 from inbox.conversations_cassandra import CONVERSATION_STATEMENTS, CassandraConversationStore
 from inbox.conversations_sqlite import SqliteConversationStore
+from inbox.cql_session import CqlSession
 from inbox.models import AppendBatch, EntryDraft, EntryKind, Message
 from inbox.sqlite_db import SqliteDatabase
 from inbox.store import ConversationStore
-from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox, CqlSession, DurableAppend
+from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox, DurableAppend
 from inbox.store_sqlite import SqliteInboxStore
 
 _users = itertools.count(7_000_000)
@@ -212,3 +214,65 @@ async def test_unread_counts_across_buckets_and_pages(
     assert await _unread(store, me) == {cid: 11}
     assert await store.mark_read(me, cid, ids[3]) is True
     assert await _unread(store, me) == {cid: 7}
+
+
+async def test_read_marker_and_the_cheap_listing_of_ids(backend: Backend) -> None:
+    store = backend.store
+    me, bob, carol = next(_users), next(_users), next(_users)
+    with_bob, with_carol = _direct(me, bob), _direct(me, carol)
+    m1 = await backend.message(with_bob, bob)
+    await store.record_activity([me, bob], with_bob, m1)
+    assert await store.read_marker(me, with_bob) == 0
+    assert await store.mark_read(me, with_bob, m1) is True
+    assert await store.read_marker(me, with_bob) == m1
+    assert await store.read_marker(bob, with_bob) == 0
+    assert await store.mark_read(me, with_carol, next(_ids)) is True  # read, no activity
+    assert await store.conversation_ids(me) == [with_bob]
+    assert [s.conversation_id for s in await store.conversations(me)] == [with_bob]
+    assert await store.conversation_ids(bob) == [with_bob]
+    assert await store.conversation_ids(next(_users)) == []
+
+
+async def test_departures_after_a_message(backend: Backend) -> None:
+    store = backend.store
+    a, b, c = next(_users), next(_users), next(_users)
+    cid = f"g:{next(_users)}"
+    early = next(_ids)
+    await store.record_departure([a], cid, early)
+    message = next(_ids)
+    left = next(_ids)
+    await store.record_departure([b, c, b], cid, left)
+    await store.record_departure([b], cid, left)  # a replayed event: idempotent
+    assert sorted(await store.departed_since(cid, message)) == sorted([b, c])
+    assert sorted(await store.departed_since(cid, early - 1)) == sorted([a, b, c])
+    assert await store.departed_since(cid, left) == []
+    assert await store.departed_since(f"g:{next(_users)}", 0) == []
+
+
+class _CountingCql:
+    """Our own stand-in for ``CqlSession``: ``conv_list`` names ``rows`` conversations with
+    unread messages; every other query yields to the loop and answers nothing, while the
+    most queries in flight at once are counted."""
+
+    def __init__(self, rows: int) -> None:
+        self._rows = rows
+        self.in_flight = 0
+        self.most = 0
+
+    async def execute(self, name: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        if name == "conv_list":
+            return [(f"d:1:{n + 2}", next(_ids), None, None) for n in range(self._rows)]
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        for _ in range(3):
+            await asyncio.sleep(0)  # let every other ready task start its own query
+        self.in_flight -= 1
+        return []
+
+
+async def test_unread_counts_run_at_most_a_bounded_number_at_once() -> None:
+    cql = _CountingCql(rows=200)
+    store = CassandraConversationStore(cast(CqlSession, cql))
+    states = await store.conversations(1)
+    assert len(states) == 200 and all(s.unread == 0 for s in states)
+    assert cql.most == conversations_cassandra.UNREAD_CONCURRENCY

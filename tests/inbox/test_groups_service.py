@@ -11,7 +11,7 @@ import pytest
 
 from idgen.snowflake import SnowflakeGenerator
 from inbox.accounts_sqlite import SqliteAccountStore
-from inbox.errors import Conflict, Forbidden, InvalidInput, NotFound
+from inbox.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from inbox.groups import GroupService
 from inbox.groups_sqlite import SqliteGroupStore
 from inbox.models import AppendBatch, Appended, Caller, Entry, EntryKind, User
@@ -20,6 +20,7 @@ from inbox.service import MessageService, SendRequest
 from inbox.sqlite_db import SqliteDatabase
 from inbox.store_sqlite import SqliteInboxStore
 from inbox.wire import entry_json
+from tests.inbox.flaky_inbox import FlakyInbox
 from tests.push.support import ManualClock
 
 
@@ -39,6 +40,7 @@ class World:
     participants: Participants
     messages: MessageService
     inbox: SqliteInboxStore
+    flaky: FlakyInbox
     listener: RecordingListener
     users: list[Caller]
 
@@ -56,7 +58,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     inbox = SqliteInboxStore(db)
     store = SqliteGroupStore(db)
     listener = RecordingListener()
-    messages = MessageService(inbox, accounts, ids.next_id, clock, [listener])
+    flaky = FlakyInbox(inbox)
+    messages = MessageService(flaky, accounts, ids.next_id, clock, [listener])
     groups = GroupService(store, accounts, messages, ids.next_id, clock)
     messages.recipients = groups
     users = []
@@ -64,7 +67,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         user_id = ids.next_id()
         await accounts.create_user(User(user_id, f"user{n}", f"User {n}", "hash", 0))
         users.append(Caller(user_id, ids.next_id()))
-    yield World(groups, Participants(store), messages, inbox, listener, users)
+    yield World(groups, Participants(store), messages, inbox, flaky, listener, users)
     await db.close()
 
 
@@ -203,3 +206,55 @@ async def test_participants_for_direct_and_group_conversations(world: World) -> 
         await world.participants.require(alice, "x:1")
     notes = await world.participants.require(alice, f"d:{alice.user_id}:{alice.user_id}")
     assert await world.participants.members(notes) == [alice.user_id]
+
+
+def _events(entries: list[Entry]) -> list[tuple[str, list[int]]]:
+    return [(e.draft.group["event"], e.draft.group["user_ids"])
+            for e in entries if e.draft.group is not None]
+
+
+async def test_every_change_is_announced_once_also_a_member_leaving_and_rejoining(
+    world: World,
+) -> None:
+    alice, bob = world.users[:2]
+    group = await world.groups.create(alice, "g", [])
+    for _ in range(2):
+        await world.groups.add_members(alice, group.group_id, [bob.user_id])
+        await world.groups.add_members(alice, group.group_id, [bob.user_id])  # redundant
+        await world.groups.remove_member(bob, group.group_id, bob.user_id)
+        await world.groups.remove_member(alice, group.group_id, bob.user_id)  # redundant
+    assert _events(await world.entries(bob)) == [
+        ("members_added", [bob.user_id]), ("member_removed", [bob.user_id])] * 2
+    assert len(world.listener.batches) == 5  # listeners hear each event once
+
+
+async def test_a_create_whose_event_failed_had_no_visible_effect(world: World) -> None:
+    alice, bob = world.users[:2]
+    world.flaky.fail_next(EntryKind.GROUP_EVENT)
+    with pytest.raises(Unavailable):
+        await world.groups.create(alice, "g", [bob.user_id])
+    assert await world.entries(alice) == [] and await world.entries(bob) == []
+    group = await world.groups.create(alice, "g", [bob.user_id])  # a retry: a new group
+    assert _events(await world.entries(bob)) == [("created", [alice.user_id, bob.user_id])]
+    assert (await world.entries(bob))[0].draft.conversation_id == f"g:{group.group_id}"
+
+
+async def test_a_leave_answered_503_is_announced_by_its_retry(world: World) -> None:
+    alice, bob, carol, eve = world.users[:4]
+    group = await world.groups.create(alice, "g", _ids([bob, carol]))
+    gid = group.group_id
+    world.flaky.fail_next(EntryKind.GROUP_EVENT)
+    with pytest.raises(Unavailable):
+        await world.groups.remove_member(bob, gid, bob.user_id)  # left, but nobody was told
+    await world.groups.remove_member(bob, gid, bob.user_id)  # the retry, by a non-member now
+    await world.groups.remove_member(bob, gid, bob.user_id)  # and a repeat: writes nothing
+    left = ("member_removed", [bob.user_id])
+    for who in (alice, bob, carol):
+        assert _events(await world.entries(who))[1:] == [left]
+    with pytest.raises(Forbidden):  # never a member
+        await world.groups.remove_member(eve, gid, eve.user_id)
+    await world.groups.remove_member(carol, gid, carol.user_id)
+    with pytest.raises(Forbidden):  # bob's leave is no longer the latest change
+        await world.groups.remove_member(bob, gid, bob.user_id)
+    with pytest.raises(NotFound):
+        await world.groups.remove_member(bob, 987654321, bob.user_id)

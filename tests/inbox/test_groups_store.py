@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from inbox.cql_session import CqlSession
 from inbox.errors import Conflict, NotFound
 from inbox.groups_cassandra import GROUP_STATEMENTS, CassandraGroupStore
 from inbox.groups_membership import new_group
 from inbox.groups_sqlite import SqliteGroupStore
-from inbox.models import MAX_GROUP_MEMBERS, Group
+from inbox.models import MAX_GROUP_MEMBERS, Group, GroupChange
 from inbox.sqlite_db import SqliteDatabase
 from inbox.store import GroupStore
-from inbox.store_cassandra import CqlSession
 
 _ids = itertools.count(1_000_000)
 
@@ -189,10 +189,12 @@ async def test_concurrent_adds_and_leaves_keep_every_change(store: GroupStore) -
     group = await _group_of(store, 20)
     leavers = list(group.member_ids[1:11])
     joiners = [_id() for _ in range(10)]
-    await asyncio.gather(
+    changes = await asyncio.gather(
         *(store.remove_member(group.group_id, uid) for uid in leavers),
         *(store.add_members(group.group_id, [uid]) for uid in joiners),
     )
+    # Each change got a version of its own (its announcement's key): 2..21, none shared.
+    assert sorted(c.last.version for c in changes if c.last) == list(range(2, 22))
     final = await store.get(group.group_id)
     assert final is not None
     expected = set(group.member_ids) - set(leavers) | set(joiners)
@@ -202,3 +204,20 @@ async def test_concurrent_adds_and_leaves_keep_every_change(store: GroupStore) -
         assert await store.groups_of(uid) == []
     for uid in joiners:
         assert await store.groups_of(uid) == [group.group_id]
+
+
+async def test_every_change_records_itself_with_the_new_version(store: GroupStore) -> None:
+    group = await _group_of(store, 2)
+    gid, (owner, first) = group.group_id, group.member_ids
+    assert (await store.add_members(gid, [owner])).last == GroupChange(
+        1, "created", group.member_ids)  # a no-op answers what was recorded: the create
+    late = _id()
+    added = await store.add_members(gid, [first, late])
+    assert added.last == GroupChange(2, "members_added", (late,))
+    again = await store.add_members(gid, [late, first])
+    assert again.user_ids == () and again.last == added.last
+    gone = await store.remove_member(gid, first)
+    assert gone.last == GroupChange(3, "member_removed", (first,))
+    assert (await store.remove_member(gid, first)).last == gone.last
+    back = await store.add_members(gid, [first])  # rejoining is a new change, a new version
+    assert back.last == GroupChange(4, "members_added", (first,))

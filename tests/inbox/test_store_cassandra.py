@@ -11,6 +11,7 @@ import pytest
 from idgen.snowflake import min_id_for_ms
 from inbox.accounts_cassandra import ACCOUNT_STATEMENTS, CassandraAccountStore
 from inbox.cassandra_schema import BUCKET_MS, bucket_of, replication_cql
+from inbox.cql_session import CqlSession
 from inbox.errors import Conflict, Unavailable
 from inbox.models import (
     Device,
@@ -21,7 +22,7 @@ from inbox.models import (
     SendReceipt,
     User,
 )
-from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox, CqlSession, DurableAppend
+from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox, DurableAppend
 
 
 @pytest.fixture

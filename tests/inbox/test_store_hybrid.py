@@ -15,10 +15,11 @@ import pytest
 from redis.asyncio import Redis
 
 from idgen.snowflake import SnowflakeGenerator
+from inbox.cql_session import CqlSession
 from inbox.errors import Unavailable
 from inbox.log_redis import RedisInboxLog, Reservation, draft_to_json
 from inbox.models import AppendBatch, Entry, EntryDraft, EntryKind, Message
-from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox, CqlSession, DurableAppend
+from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox, DurableAppend
 from inbox.store_hybrid import HybridInboxStore
 from tests.servers.cassandra_server import unique_keyspace
 
@@ -117,9 +118,10 @@ WRITER = """
 import asyncio, json, sys, time
 from redis.asyncio import Redis
 from idgen.snowflake import SnowflakeGenerator
+from inbox.cql_session import CqlSession
 from inbox.log_redis import RedisInboxLog
 from inbox.models import AppendBatch, EntryDraft, EntryKind
-from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox, CqlSession
+from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox
 from inbox.store_hybrid import HybridInboxStore
 
 async def main(redis_url, contact, keyspace, user, count, skew_ms):

@@ -1,0 +1,196 @@
+"""The Lua scripts of ``log_redis.RedisInboxLog``: the sequencer and hot log of each inbox.
+
+Each script runs atomically in Redis. See ``log_redis`` for the key layout (the meta hash
+``inbox:meta:{u:ID}`` and the stream ``inbox:{u:ID}``) and why fan-out takes one call per
+message. Lua numbers are doubles, exact only below 2**53, so positions (up to 2**63) travel as
+canonical decimal strings and are compared by length, then bytes; replies and per-recipient
+arguments are comma-joined strings.
+"""
+
+from typing import Final
+
+_LIB: Final = """
+-- Positions are canonical decimal strings (no leading zeros): Lua numbers are doubles, exact
+-- only below 2**53, so comparisons go by length, then bytes.
+local function lt(a, b)
+  if #a ~= #b then return #a < #b end
+  return a < b
+end
+local function incr(s)
+  local i = #s
+  while i > 0 and string.byte(s, i) == 57 do i = i - 1 end
+  if i == 0 then return '1' .. string.rep('0', #s) end
+  return string.sub(s, 1, i - 1) .. string.char(string.byte(s, i) + 1) .. string.rep('0', #s - i)
+end
+local function decr(s)
+  local i = #s
+  while string.byte(s, i) == 48 do i = i - 1 end
+  local r = string.sub(s, 1, i - 1) .. string.char(string.byte(s, i) - 1) .. string.rep('9', #s - i)
+  if #r > 1 and string.byte(r, 1) == 48 then r = string.sub(r, 2) end
+  return r
+end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function stream_of(meta)  -- 'inbox:meta:{u:ID}' -> 'inbox:{u:ID}' (same slot)
+  return 'inbox:' .. string.sub(meta, 12)
+end
+local function split(s)  -- 'a,,b' -> {'a', '', 'b'}
+  local out = {}
+  for part in string.gmatch(s .. ',', '([^,]*),') do out[#out+1] = part end
+  return out
+end
+"""
+"""Helpers every script starts with: positions as canonical decimal strings (``lt``,
+``incr``, ``decr``), ``now_ms`` (Redis ``TIME``), ``stream_of`` (meta key -> stream key, same
+slot) and ``split`` (a comma-joined argument -> a table)."""
+
+RESERVE: Final = _LIB + """
+-- KEYS: meta per recipient. ARGV: msg_id, ttl_ms, maxlen, skew_ms, epoch_ms, then the stream
+-- entry's field/value pairs. Per recipient: HMGET, XADD, HSET (sequencer + pending mark).
+local now = now_ms()
+local n = #KEYS
+local heads, lasts, seeded, eras, missing, wait = {}, {}, {}, {}, {}, 0
+for i = 1, n do
+  -- 'last' exists only from a seed to the next reserve; after that it equals 'head'.
+  local m = redis.call('HMGET', KEYS[i], 'head', 'last', 'recover', 'era')
+  if not m[1] then missing[#missing+1] = tostring(i - 1)
+  elseif m[3] and tonumber(m[3]) > now then wait = math.max(wait, tonumber(m[3]) - now) end
+  heads[i], lasts[i], seeded[i], eras[i] = m[1], m[2] or m[1], m[2], m[4] or ''
+end
+if #missing > 0 then return {'seed', missing} end
+if wait > 0 then return {'wait', tostring(wait)} end
+local deadline = tostring(now + tonumber(ARGV[2]))
+local floor_ms = math.max(0, now - tonumber(ARGV[4]) - tonumber(ARGV[5]))
+local base = string.format('%.0f', floor_ms * 4194304)
+if lt(base, ARGV[1]) then base = ARGV[1] end
+local fields = {}
+for j = 6, #ARGV do fields[#fields+1] = ARGV[j] end
+local positions = {}
+local maxlen, base_id, base_mark = ARGV[3], base .. '-0', 'p:' .. base
+for i = 1, n do
+  local pos, id, mark = base, base_id, base_mark  -- the common case: no string building
+  if not lt(heads[i], base) then pos = incr(heads[i]); id = pos .. '-0'; mark = 'p:' .. pos end
+  redis.call('XADD', stream_of(KEYS[i]), 'MAXLEN', '~', maxlen, id, unpack(fields))
+  redis.call('HSET', KEYS[i], 'head', pos, mark, deadline)
+  if seeded[i] then redis.call('HDEL', KEYS[i], 'last') end
+  positions[i] = pos
+end
+return {'ok', tostring(now), deadline, table.concat(lasts, ','), table.concat(positions, ','),
+        table.concat(eras, ',')}
+"""
+"""Reserve the next position in every recipient's inbox and append the entry there, all or
+nothing.
+
+KEYS: the meta key of each recipient. ARGV: msg_id, ttl_ms, maxlen, skew_ms, epoch_ms, then the
+stream entry's field/value pairs. Each inbox gets ``max(head + 1, msg_id, min_id(now - skew))``;
+the entry goes into its stream at ``<pos>-0`` (``MAXLEN ~ maxlen``) and the meta hash gets the
+new ``head`` and the pending mark ``p:<pos>`` = ``now + ttl_ms``. Replies ``{'seed', indexes}``
+when some sequencers are missing, ``{'wait', ms}`` while one is recovering, else
+``{'ok', now, deadline, lasts, positions, eras}`` (the last three comma-joined, in KEYS order).
+"""
+
+COMMIT: Final = _LIB + """
+-- KEYS: meta per recipient [, idempotency key].
+-- ARGV: deadline, positions, eras (comma-joined, in KEYS order) [, receipt, ttl_ms].
+-- Happy path: one HDEL per recipient; if a mark is missing, the removed ones are put back.
+local now = now_ms()
+local positions = split(ARGV[2])
+local n = #positions
+if now <= tonumber(ARGV[1]) then
+  local removed, count = {}, 0
+  for i = 1, n do
+    removed[i] = redis.call('HDEL', KEYS[i], 'p:' .. positions[i])
+    count = count + removed[i]
+  end
+  if count == n then
+    if #KEYS > n then redis.call('SET', KEYS[n+1], ARGV[4], 'PX', ARGV[5]) end
+    return 'ok'
+  end
+  for i = 1, n do  -- all or nothing: leave the marks as they were for the fence
+    if removed[i] == 1 then redis.call('HSET', KEYS[i], 'p:' .. positions[i], ARGV[1]) end
+  end
+end
+local eras, changed = split(ARGV[3]), 0
+for i = 1, n do
+  if redis.call('HGET', KEYS[i], 'era') ~= eras[i] then changed = changed + 1 end
+end
+if changed == n then return 'lost' end
+return 'expired'
+"""
+"""Clear the pending marks of one reservation, all or none.
+
+KEYS: the meta key of each recipient [, the idempotency key]. ARGV: deadline, positions, eras
+(comma-joined, in KEYS order) [, receipt, ttl_ms]. Replies ``ok`` when every mark was there and
+the deadline has not passed (and then stores the receipt for ttl_ms); otherwise puts back the
+marks it removed and replies ``lost`` when every inbox changed era (Redis lost them), else
+``expired``."""
+
+ABORT: Final = _LIB + """
+-- KEYS: meta per entry. ARGV: deadline, positions (comma-joined, in KEYS order).
+local positions = split(ARGV[2])
+for i = 1, #KEYS do
+  local field = 'p:' .. positions[i]
+  if redis.call('HGET', KEYS[i], field) == ARGV[1] then redis.call('HDEL', KEYS[i], field) end
+  redis.call('XDEL', stream_of(KEYS[i]), positions[i] .. '-0')
+end
+return 1
+"""
+"""Drop a fenced reservation: each pending mark that still holds this deadline, and the
+stream entry at its position.
+
+KEYS: the meta key of each inbox. ARGV: deadline, positions (comma-joined, in KEYS order).
+Replies 1."""
+
+SEED: Final = _LIB + """
+-- KEYS: meta. ARGV: head, last, floor, recover_ms, started_ms, max_age_ms, era.
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if now_ms() - tonumber(ARGV[5]) > tonumber(ARGV[6]) then return -1 end
+redis.call('HSET', KEYS[1], 'head', ARGV[1], 'last', ARGV[2], 'floor', ARGV[3],
+           'recover', ARGV[4], 'era', ARGV[7])
+return 1
+"""
+"""Create one inbox's sequencer if it is missing.
+
+KEYS: the meta key. ARGV: head, last, floor, recover_ms, started_ms, max_age_ms, era. Replies 1
+when created, 0 when it already exists, -1 when the seed was computed more than max_age_ms ago
+(by Redis ``TIME``)."""
+
+READ: Final = _LIB + """
+-- KEYS: meta, stream. ARGV: after, count, pending_limit.
+-- The stream holds every entry above the seeded floor, unless entries were removed (trimmed
+-- or fenced): then only those from its first entry on (all of them if it is empty).
+local h = redis.call('HGETALL', KEYS[1])
+local head, floor, recover, marks = '', '0', '0', {}
+for j = 1, #h, 2 do
+  local k = h[j]
+  if string.sub(k, 1, 2) == 'p:' then marks[#marks+1] = {string.sub(k, 3), h[j+1]}
+  elseif k == 'head' then head = h[j+1]
+  elseif k == 'floor' then floor = h[j+1]
+  elseif k == 'recover' then recover = h[j+1] end
+end
+table.sort(marks, function(a, b) return lt(a[1], b[1]) end)
+local pending = {}
+for j = 1, math.min(#marks, tonumber(ARGV[3])) do pending[j] = marks[j][1] .. ':' .. marks[j][2] end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[2])
+  local f = {}
+  for j = 1, #info, 2 do f[info[j]] = info[j+1] end
+  if tonumber(f['length']) < tonumber(f['entries-added']) then
+    local bound = string.sub(f['last-generated-id'], 1, -3)
+    if tonumber(f['length']) > 0 then
+      bound = decr(string.sub(f['recorded-first-entry-id'], 1, -3))
+    end
+    if lt(floor, bound) then floor = bound end
+  end
+end
+local entries = redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])
+return {tostring(now_ms()), head, floor, recover, pending, entries}
+"""
+"""One atomic look at an inbox: sequencer, pending marks and stream entries after a cursor.
+
+KEYS: the meta key, the stream key. ARGV: after, count, pending_limit. Replies
+``{now_ms, head, floor, recover, pending, entries}``: ``floor`` raised to where the stream's
+entries start when some were removed (trimmed or fenced), the lowest pending_limit marks as
+``<pos>:<deadline ms>``, and up to count stream entries above ``after``."""

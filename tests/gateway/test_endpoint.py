@@ -1,0 +1,199 @@
+"""The ``/v1/ws`` endpoint over a real uvicorn and a real client, with a live bus of our own
+whose registry calls can fail: a socket that cannot be registered is refused cleanly and
+leaves nothing behind; one that cannot be unregistered is still cleaned up."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from gateway.bus import LocalLiveBus
+from gateway.connection import CLOSE_TRY_AGAIN
+from gateway.endpoint import Gateway, GatewayConfig
+from gateway.handlers import FrameHandlers
+from gateway.hub import Hub
+from gateway.presence import Status
+from gateway.presence_contacts import StaticContacts
+from gateway.presence_service import PresenceService
+from inbox.accounts import AccountService
+from inbox.accounts_sqlite import SqliteAccountStore
+from inbox.errors import Unavailable
+from inbox.security import TokenIssuer
+from inbox.service import MessageService
+from inbox.sqlite_db import SqliteDatabase
+from inbox.store_sqlite import SqliteInboxStore
+from sync.service import SyncService
+from tests.push.support import ManualClock
+
+PASSWORD = "correct-horse"  # noqa: S105 (a test account's password)
+
+
+class FlakyBus(LocalLiveBus):
+    """The in-process bus, whose next ``fail_register`` registrations and ``fail_unregister``
+    unregistrations fail as an unreachable registry does (``Unavailable``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_register = 0
+        self.fail_unregister = 0
+
+    async def register(self, user_id: int, device_id: int) -> bool:
+        if self.fail_register > 0:
+            self.fail_register -= 1
+            raise Unavailable("the connection registry is unavailable")
+        return await super().register(user_id, device_id)
+
+    async def unregister(self, user_id: int, device_id: int) -> bool:
+        went_offline = await super().unregister(user_id, device_id)
+        if self.fail_unregister > 0:  # forgotten here, but the answer was lost
+            self.fail_unregister -= 1
+            raise Unavailable("the connection registry is unavailable")
+        return went_offline
+
+
+@dataclass
+class Rig:
+    """A gateway over embedded stores and a ``FlakyBus``, served by uvicorn on ``url``."""
+
+    gateway: Gateway
+    bus: FlakyBus
+    accounts: SqliteAccountStore
+    presence: PresenceService
+    clock: ManualClock
+    token: str
+    user_id: int
+    device_id: int
+    url: str
+    served: list[BaseException | None] = field(default_factory=list)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def connect(self) -> ClientConnection:
+        self.done.clear()
+        return await connect(self.url, additional_headers={"Authorization":
+                                                           f"Bearer {self.token}"})
+
+    async def served_once(self) -> BaseException | None:
+        """Wait until the gateway's ``serve`` of the last socket returned; what it raised."""
+        async with asyncio.timeout(10):
+            await self.done.wait()
+        return self.served[-1]
+
+
+async def _frames_until_closed(ws: ClientConnection) -> tuple[list[dict[str, Any]], int | None]:
+    """Every frame the server sends, then the close code it closed with."""
+    got: list[dict[str, Any]] = []
+    try:
+        async with asyncio.timeout(10):
+            async for text in ws:
+                got.append(json.loads(text))
+    except ConnectionClosed:
+        pass
+    return got, ws.close_code
+
+
+def _writer_tasks() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("ws-writer-")]
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    db = SqliteDatabase(tmp_path / "messenger.db")
+    await db.open()
+    clock = ManualClock()
+    next_id = itertools.count(1).__next__
+    accounts, inbox, bus = SqliteAccountStore(db), SqliteInboxStore(db), FlakyBus()
+    auth = AccountService(accounts, TokenIssuer("k" * 32, 3600), next_id, clock)
+    user = await auth.signup("alice", PASSWORD, None)
+    device, token = await auth.login("alice", PASSWORD, "cli")
+    hub = Hub(bus)
+    presence = PresenceService(bus, hub, StaticContacts(), accounts, clock, window_ms=1_000)
+    handlers = FrameHandlers(MessageService(inbox, accounts, next_id, clock),
+                             SyncService(inbox, accounts))
+    gateway = Gateway(GatewayConfig(), auth, accounts, inbox, hub, handlers, clock, presence)
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()  # clients may connect before uvicorn starts accepting
+    port = sock.getsockname()[1]
+    rig = Rig(gateway, bus, accounts, presence, clock, token.access_token, user.user_id,
+              device.device_id, f"ws://127.0.0.1:{port}/ws")
+
+    async def endpoint(ws: WebSocket) -> None:
+        try:
+            await gateway.serve(ws)
+            rig.served.append(None)
+        except Exception as exc:
+            rig.served.append(exc)
+            raise
+        finally:
+            rig.done.set()
+
+    app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", ws="websockets-sansio",
+                                           log_level="critical"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    yield rig
+    server.should_exit = True
+    await task
+    sock.close()
+    await presence.close()
+    await db.close()
+
+
+async def test_a_socket_that_cannot_be_registered_is_told_to_retry_and_leaves_nothing(
+    rig: Rig,
+) -> None:
+    rig.bus.fail_register = 1
+    ws = await rig.connect()
+    got, code = await _frames_until_closed(ws)
+    assert await rig.served_once() is None
+
+    assert [f["op"] for f in got] == ["hello", "error"]
+    assert got[1]["code"] == "unavailable" and got[1]["message"]
+    assert code == CLOSE_TRY_AGAIN
+    assert rig.gateway.hub.count() == 0  # no Connection kept for a socket that is gone
+    assert _writer_tasks() == []
+    assert await rig.bus.online_devices(rig.user_id) == set()
+    assert (await rig.presence.statuses([rig.user_id]))[rig.user_id].status is Status.OFFLINE
+
+    ws = await rig.connect()  # the next attempt is served normally and counted online
+    assert json.loads(await ws.recv())["op"] == "hello"
+    await ws.send(json.dumps({"op": "ping", "ref": "p"}))
+    assert json.loads(await ws.recv()) == {"op": "pong", "ref": "p"}
+    assert await rig.bus.online_devices(rig.user_id) == {rig.device_id}
+    await ws.close()
+    assert await rig.served_once() is None
+    assert await rig.bus.online_devices(rig.user_id) == set()
+
+
+async def test_a_socket_that_cannot_be_unregistered_is_still_cleaned_up(rig: Rig) -> None:
+    rig.bus.fail_unregister = 1
+    ws = await rig.connect()
+    assert json.loads(await ws.recv())["op"] == "hello"
+    await ws.send(json.dumps({"op": "ping"}))
+    assert json.loads(await ws.recv())["op"] == "pong"
+    rig.clock.advance(60)
+    closed_at = rig.clock.now_ms()
+    await ws.close()
+
+    assert await rig.served_once() is None
+    assert rig.gateway.hub.count() == 0
+    assert _writer_tasks() == []
+    await rig.presence.idle()  # presence heard of the disconnect: last_seen recorded
+    [device] = await rig.accounts.list_devices(rig.user_id)
+    assert device.last_seen_ms == closed_at
+    assert rig.presence.tracker.pending(rig.user_id)  # offline notice: after the settle window
