@@ -76,6 +76,7 @@ class MuteIn(Body):
 class GroupIn(Body):
     name: str
     member_ids: list[Id] = Field(default_factory=list)
+    client_group_id: str | None = None  # idempotency key: a retry answers the same group
 
 
 class GroupMembersIn(Body):

@@ -86,6 +86,10 @@ TABLES: Final = (
         member_ids frozen<list<bigint>>, created_at_ms bigint, version bigint,
         last_event text, last_user_ids frozen<list<bigint>>
     )""",
+    """CREATE TABLE IF NOT EXISTS group_create_keys (
+        owner_id bigint, client_key text, group_id bigint,
+        PRIMARY KEY ((owner_id, client_key))
+    )""",
     """CREATE TABLE IF NOT EXISTS groups_by_user (
         user_id bigint, group_id bigint, PRIMARY KEY ((user_id), group_id)
     )""",

@@ -14,8 +14,9 @@ group's latest change as the store recorded it, keyed by the group's version
 (with its join points), and when it had been announced the replayed key writes nothing.
 Limits: a change whose announcement failed is announced again only while it is the group's
 latest (a later change overwrites the record), by whoever touches the group next, in that
-caller's name. A failed create cannot be retried into the same group (its id was never
-returned): it leaves a group nobody is told about, and the retry creates another one.
+caller's name. A create is retried into the same group only when the client gives a
+``client_group_id`` (bound to the group id before anything else is written); without one, a
+failed create leaves a group nobody is told about, and the retry creates another one.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from inbox.service import MessageService
 from inbox.store import AccountStore, GroupStore
 
 MAX_NAME_CHARS = 100
+MAX_CLIENT_KEY_CHARS = 128
 
 
 def clean_name(name: str) -> str:
@@ -99,9 +101,31 @@ class GroupService:
     async def create(self, caller: Caller, name: str, member_ids: Sequence[int]) -> Group:
         """Create a group owned by the caller (a member too). 422 for a bad name, 404 for an
         unknown member id, 409 ``group_full`` past 100 members."""
+        return await self._create(caller, self._next_id(), clean_name(name), member_ids)
+
+    async def create_once(self, caller: Caller, name: str, member_ids: Sequence[int],
+                          client_key: str | None) -> tuple[Group, bool]:
+        """``create`` made idempotent by the caller's ``client_key``: the group and "was a
+        replay". A retry answers the group the first attempt made (403 if the caller has
+        left it since), finishing what that attempt left undone."""
         name = clean_name(name)
-        group = new_group(self._next_id(), name, caller.user_id, member_ids,
-                          self._clock.now_ms())
+        group_id = self._next_id()
+        if client_key is None:
+            return await self._create(caller, group_id, name, member_ids), False
+        if not 1 <= len(client_key) <= MAX_CLIENT_KEY_CHARS:
+            raise InvalidInput(f"client_group_id must be 1..{MAX_CLIENT_KEY_CHARS} characters")
+        bound = await self._groups.claim_create_key(caller.user_id, client_key, group_id)
+        if bound != group_id and (existing := await self._groups.get(bound)) is not None:
+            require_member(caller, existing)
+            change = await self._groups.add_members(bound, [])  # a no-op: the latest change,
+            await self._announce_latest(caller, change)  # announced again if it was lost
+            return change.group, True
+        # Unbound before, or bound by an attempt that stored no group: create it under that id.
+        return await self._create(caller, bound, name, member_ids), False
+
+    async def _create(self, caller: Caller, group_id: int, name: str,
+                      member_ids: Sequence[int]) -> Group:
+        group = new_group(group_id, name, caller.user_id, member_ids, self._clock.now_ms())
         await self._require_users(group.member_ids[1:])
         await self._groups.create(group)
         await self._announce(caller, group, created(group))

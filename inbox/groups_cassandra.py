@@ -51,6 +51,9 @@ GROUP_STATEMENTS: Final = {
     "unindex_member": "DELETE FROM groups_by_user USING TIMESTAMP ? "
     "WHERE user_id = ? AND group_id = ?",
     "groups_of": "SELECT group_id FROM groups_by_user WHERE user_id = ?",
+    "claim_create_key": "INSERT INTO group_create_keys (owner_id, client_key, group_id) "
+    "VALUES (?, ?, ?) IF NOT EXISTS",
+    "create_key": "SELECT group_id FROM group_create_keys WHERE owner_id = ? AND client_key = ?",
 }
 MAX_ATTEMPTS: Final = 64
 """Compare-and-set rounds before a change gives up with ``Unavailable`` (retry is safe)."""
@@ -97,6 +100,15 @@ class CassandraGroupStore:
         """The group, or None when unknown."""
         found = await self._load(group_id)
         return found.group if found is not None else None
+
+    async def claim_create_key(self, owner_id: int, client_key: str, group_id: int) -> int:
+        """Bind the key to ``group_id`` with a lightweight transaction unless bound; the id
+        it is bound to (a lost claim reads the winner's, committed by then, at quorum)."""
+        rows = await self._cql.execute("claim_create_key", (owner_id, client_key, group_id))
+        if _applied(rows):
+            return group_id
+        bound = await self._cql.execute("create_key", (owner_id, client_key))
+        return int(bound[0][0])
 
     async def add_members(self, group_id: int, user_ids: Sequence[int]) -> MembershipChange:
         """Add the ids not yet in (all or nothing under the cap), by compare-and-set."""

@@ -93,6 +93,22 @@ class SqliteGroupStore:
         """The group, or None when unknown."""
         return await self._db.run(lambda conn: _load(conn, group_id))
 
+    async def claim_create_key(self, owner_id: int, client_key: str, group_id: int) -> int:
+        """Bind the key to ``group_id`` unless bound; the id it is bound to."""
+
+        def claim(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                "INSERT OR IGNORE INTO group_create_keys (owner_id, client_key, group_id)"
+                " VALUES (?, ?, ?)", (owner_id, client_key, group_id),
+            ).close()
+            row = conn.execute(
+                "SELECT group_id FROM group_create_keys WHERE owner_id = ? AND client_key = ?",
+                (owner_id, client_key),
+            ).fetchone()
+            return int(row[0])
+
+        return await self._db.transaction(claim)
+
     async def add_members(self, group_id: int, user_ids: Sequence[int]) -> MembershipChange:
         """Add the ids not yet in (all or nothing under the cap)."""
         return await self._change(group_id, GroupEvent.MEMBERS_ADDED,

@@ -54,6 +54,9 @@ CREATE TABLE IF NOT EXISTS groups (
 CREATE TABLE IF NOT EXISTS group_members (
     user_id INTEGER NOT NULL, group_id INTEGER NOT NULL,
     PRIMARY KEY (user_id, group_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS group_create_keys (
+    owner_id INTEGER NOT NULL, client_key TEXT NOT NULL, group_id INTEGER NOT NULL,
+    PRIMARY KEY (owner_id, client_key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS group_changes (
     group_id INTEGER PRIMARY KEY, version INTEGER NOT NULL, event TEXT NOT NULL,
     user_ids TEXT NOT NULL);

@@ -162,6 +162,11 @@ class GroupStore(Protocol):
         """The group, or None when unknown."""
         ...
 
+    async def claim_create_key(self, owner_id: int, client_key: str, group_id: int) -> int:
+        """Bind the owner's create key to ``group_id`` unless it is bound already (atomic:
+        of concurrent claims exactly one wins); return the group id the key is bound to."""
+        ...
+
     async def add_members(self, group_id: int, user_ids: Sequence[int]) -> MembershipChange:
         """Add the ids not yet in, in the given order; ``NotFound`` for an unknown group,
         ``Conflict(code="group_full")`` (nothing added) past the cap. The change's

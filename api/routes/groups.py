@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 
 from api.deps import CallerDep, ServicesDep
 from api.schemas import GroupIn, GroupMembersIn
@@ -16,10 +17,12 @@ router = APIRouter(prefix="/v1", tags=["groups"])
 
 @router.post("/groups", status_code=201)
 async def create_group(body: GroupIn, caller: CallerDep, services: ServicesDep
-                       ) -> dict[str, Any]:
-    """Create a group owned by the caller (a member too); at most 100 members."""
-    group = await services.groups.create(caller, body.name, body.member_ids)
-    return group_json(group)
+                       ) -> JSONResponse:
+    """Create a group owned by the caller (a member too); at most 100 members. A repeated
+    ``client_group_id`` answers 200 with the group the first request created."""
+    group, replayed = await services.groups.create_once(caller, body.name, body.member_ids,
+                                                        body.client_group_id)
+    return JSONResponse(group_json(group), status_code=200 if replayed else 201)
 
 
 @router.get("/groups/{group_id}")

@@ -208,3 +208,19 @@ def test_mute_a_group_conversation(client: httpx.Client) -> None:
     assert mute(eve, f"g:{gid}") == 403
     assert mute(alice, "g:123456789") == 404
     assert mute(alice, "g:x") == 422
+
+
+def test_a_repeated_client_group_id_answers_the_same_group(client: httpx.Client) -> None:
+    owner, bob = new_account(client), new_account(client)
+    body = {"name": "retry", "member_ids": [bob.user_id], "client_group_id": "new-group-1"}
+    first = client.post("/v1/groups", json=body, headers=owner.headers)
+    again = client.post("/v1/groups", json=body, headers=owner.headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    assert [g["event"] for g in group_events(client, bob)] == ["created"]  # told once
+    other = client.post("/v1/groups", json={**body, "client_group_id": "new-group-2"},
+                        headers=owner.headers)
+    assert other.status_code == 201 and other.json()["group_id"] != first.json()["group_id"]
+    too_long = client.post("/v1/groups", json={**body, "client_group_id": "k" * 129},
+                           headers=owner.headers)
+    assert too_long.status_code == 422

@@ -239,6 +239,26 @@ async def test_a_create_whose_event_failed_had_no_visible_effect(world: World) -
     assert (await world.entries(bob))[0].draft.conversation_id == f"g:{group.group_id}"
 
 
+async def test_a_keyed_create_answered_503_is_finished_by_its_retry(world: World) -> None:
+    alice, bob, eve = world.users[0], world.users[1], world.users[4]
+    world.flaky.fail_next(EntryKind.GROUP_EVENT)
+    with pytest.raises(Unavailable):
+        await world.groups.create_once(alice, "g", [bob.user_id], "create-1")
+    assert await world.entries(bob) == []  # the group is stored, nobody told yet
+    group, replayed = await world.groups.create_once(alice, "g", [bob.user_id], "create-1")
+    assert replayed  # the first attempt's group, announced now
+    assert _events(await world.entries(bob)) == [("created", [alice.user_id, bob.user_id])]
+    again, replayed = await world.groups.create_once(alice, "g", [bob.user_id], "create-1")
+    assert replayed and again == group
+    assert len(await world.entries(bob)) == 1  # announced once
+    other, replayed = await world.groups.create_once(alice, "g", [bob.user_id], "create-2")
+    assert not replayed and other.group_id != group.group_id
+    mine, _ = await world.groups.create_once(eve, "g", [], "create-1")  # keys are per user
+    assert mine.group_id not in (group.group_id, other.group_id)
+    with pytest.raises(InvalidInput):
+        await world.groups.create_once(alice, "g", [], "k" * 129)
+
+
 async def test_a_leave_answered_503_is_announced_by_its_retry(world: World) -> None:
     alice, bob, carol, eve = world.users[:4]
     group = await world.groups.create(alice, "g", _ids([bob, carol]))

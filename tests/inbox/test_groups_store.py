@@ -67,6 +67,17 @@ async def test_create_get_and_groups_of(store: GroupStore) -> None:
     assert await store.groups_of(_id()) == []
 
 
+async def test_create_keys_bind_once_per_owner(store: GroupStore) -> None:
+    owner, other = _id(), _id()
+    first = _id()
+    assert await store.claim_create_key(owner, "k", first) == first
+    assert await store.claim_create_key(owner, "k", _id()) == first
+    assert await store.claim_create_key(other, "k", (theirs := _id())) == theirs
+    racers = [_id() for _ in range(10)]
+    bound = await asyncio.gather(*(store.claim_create_key(owner, "race", g) for g in racers))
+    assert len(set(bound)) == 1 and bound[0] in racers
+
+
 async def test_create_past_the_cap_is_group_full(store: GroupStore) -> None:
     with pytest.raises(Conflict) as full:
         new_group(_id(), "big", _id(), [_id() for _ in range(MAX_GROUP_MEMBERS)], 0)
