@@ -69,18 +69,24 @@ class Stores:
     ratelimiter: RateLimiter
     conversations: ConversationStore
     checks: dict[str, Pingable] = field(default_factory=dict)
+    redis: Redis | None = None
+    """The process's one Redis client (``MESSENGER_REDIS_URL``), for the push queue too."""
 
 
 async def open_stores(settings: Settings, stack: AsyncExitStack, clock: Clock) -> Stores:
-    """Open the backend ``settings.backend`` names."""
+    """Open the backend ``settings.backend`` names, over one Redis client when configured."""
+    redis = open_redis(settings.redis_url) if settings.redis_url else None
+    if redis is not None:
+        stack.push_async_callback(redis.aclose)
     if settings.backend == "production":
-        return await open_production_stores(settings, stack, clock)
-    return await open_embedded_stores(settings, stack, clock)
+        return await open_production_stores(settings, stack, clock, redis)
+    return await open_embedded_stores(settings, stack, clock, redis)
 
 
-async def open_embedded_stores(settings: Settings, stack: AsyncExitStack, clock: Clock
-                               ) -> Stores:
-    """SQLite in the data dir; one process owns it (the worker-id file lock enforces that)."""
+async def open_embedded_stores(settings: Settings, stack: AsyncExitStack, clock: Clock,
+                               redis: Redis | None) -> Stores:
+    """SQLite in the data dir; one process owns it (the worker-id file lock enforces that).
+    With ``redis``, rate limits live there (they then hold across processes)."""
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     lease = FileWorkerLease(data_dir / "idgen.lock")
@@ -100,14 +106,15 @@ async def open_embedded_stores(settings: Settings, stack: AsyncExitStack, clock:
         groups=SqliteGroupStore(db),
         bus=bus,
         next_id=SnowflakeGenerator(worker_id, clock).next_id,
-        ratelimiter=open_rate_limiter(settings, stack, clock),
+        ratelimiter=rate_limiter(redis, clock),
         conversations=SqliteConversationStore(db),
         checks={"inbox": inbox},
+        redis=redis,
     )
 
 
-async def open_production_stores(settings: Settings, stack: AsyncExitStack, clock: Clock
-                                 ) -> Stores:
+async def open_production_stores(settings: Settings, stack: AsyncExitStack, clock: Clock,
+                                 redis: Redis | None) -> Stores:
     """Redis (hot inboxes, live bus, worker-id lease) + Cassandra (everything durable)."""
     # Imported here so that the embedded default never loads the Cassandra driver.
     from gateway.bus_redis import RedisLiveBus, registry_ttl_s
@@ -120,15 +127,12 @@ async def open_production_stores(settings: Settings, stack: AsyncExitStack, cloc
     from inbox.groups_cassandra import GROUP_STATEMENTS, CassandraGroupStore
     from inbox.log_redis import RedisInboxLog
     from inbox.mutes_cassandra import MUTE_STATEMENTS, CassandraMuteStore
-    from inbox.ratelimit_redis import RedisRateLimiter
     from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox
     from inbox.store_hybrid import HybridInboxStore
 
-    if not settings.redis_url or not settings.cassandra_hosts:
+    if redis is None or not settings.cassandra_hosts:
         raise ValueError("the production backend needs MESSENGER_REDIS_URL and "
                          "MESSENGER_CASSANDRA_HOSTS")
-    redis = open_redis(settings.redis_url)
-    stack.push_async_callback(redis.aclose)
     cql = await CqlSession.connect(
         settings.cassandra_host_list(),
         settings.cassandra_keyspace,
@@ -151,9 +155,10 @@ async def open_production_stores(settings: Settings, stack: AsyncExitStack, cloc
         groups=CassandraGroupStore(cql),
         bus=bus,
         next_id=next_id,
-        ratelimiter=RedisRateLimiter(redis),
+        ratelimiter=rate_limiter(redis, clock),
         conversations=CassandraConversationStore(cql),
         checks={"redis": RedisPing(redis), "cassandra": durable},
+        redis=redis,
     )
 
 
@@ -176,14 +181,12 @@ async def open_account_store(settings: Settings, stack: AsyncExitStack) -> Accou
     return SqliteAccountStore(db)
 
 
-def open_rate_limiter(settings: Settings, stack: AsyncExitStack, clock: Clock) -> RateLimiter:
+def rate_limiter(redis: Redis | None, clock: Clock) -> RateLimiter:
     """Buckets in Redis when it is configured (limits hold across nodes), else in memory."""
-    if not settings.redis_url:
+    if redis is None:
         return MemoryRateLimiter(clock)
     from inbox.ratelimit_redis import RedisRateLimiter
 
-    redis = open_redis(settings.redis_url)
-    stack.push_async_callback(redis.aclose)
     return RedisRateLimiter(redis)
 
 

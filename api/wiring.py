@@ -12,6 +12,8 @@ import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
+
 from api.push_setup import build_senders
 from api.settings import Settings
 from api.stores import Pingable, Stores, open_account_store, open_redis, open_stores
@@ -92,7 +94,7 @@ async def open_services(settings: Settings, stack: AsyncExitStack, clock: Clock 
                         ) -> Services:
     """Open the configured backend's adapters on ``stack`` and wire the services."""
     stores = await open_stores(settings, stack, clock)
-    queue = await open_push_queue(settings, stack, clock)
+    queue = await open_push_queue(settings, stack, clock, stores.redis)
     services = wire_services(settings, clock, stores, queue)
     await services.presence.start()
     stack.push_async_callback(services.presence.close)  # before the bus closes
@@ -105,7 +107,10 @@ async def open_push_workers(settings: Settings, stack: AsyncExitStack,
                             clock: Clock = SYSTEM_CLOCK) -> None:
     """``messenger push-worker``: only the account store, the job queue and the workers."""
     accounts = await open_account_store(settings, stack)
-    queue = await open_push_queue(settings, stack, clock)
+    redis = open_redis(settings.redis_url) if settings.redis_url else None
+    if redis is not None:
+        stack.push_async_callback(redis.aclose)
+    queue = await open_push_queue(settings, stack, clock, redis)
     workers = max(1, settings.push_workers)
     start_push_workers(settings.model_copy(update={"push_workers": workers}), queue,
                        accounts, PushMetrics(), clock, stack)
@@ -150,13 +155,13 @@ def wire_services(settings: Settings, clock: Clock, stores: Stores, queue: PushQ
                     mutes=MuteService(participants, stores.mutes), presence=presence)
 
 
-async def open_push_queue(settings: Settings, stack: AsyncExitStack, clock: Clock) -> PushQueue:
-    """The durable push queue: a Redis stream when Redis is configured, else SQLite."""
+async def open_push_queue(settings: Settings, stack: AsyncExitStack, clock: Clock,
+                          redis: Redis | None) -> PushQueue:
+    """The durable push queue: a Redis stream on ``redis`` when Redis is configured, else
+    SQLite in the data dir."""
     queue: PushQueue
-    if settings.redis_url:
-        client = open_redis(settings.redis_url)
-        stack.push_async_callback(client.aclose)
-        queue = RedisQueue(client, clock)
+    if redis is not None:
+        queue = RedisQueue(redis, clock)
     else:
         queue = SqliteQueue(settings.data_dir / "push.db", clock)
     stack.push_async_callback(queue.close)
