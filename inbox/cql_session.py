@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -81,6 +82,9 @@ class CqlSession:
                 # The default backs off to 10 minutes: a restarted node would stay "down"
                 # to us for minutes. Sends fail with 503 meanwhile, so retry often.
                 reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),
+                # The driver leaves Nagle on: a request larger than a segment then waits for
+                # the server's delayed ACK (40 ms on Linux) before its tail is sent.
+                sockopts=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
             )
             try:
                 session = cluster.connect()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import secrets
 import socket
 from pathlib import Path
 
 import httpx
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.api.server import MessengerProcess, login, messenger, new_account, send, sync_all
@@ -147,26 +149,54 @@ async def test_a_stalled_reader_does_not_slow_others(tmp_path: Path,
     # The queue-full disconnect itself is tested in tests/gateway/test_connection.py: kernel and
     # transport buffers on loopback absorb many megabytes before a server queue could fill.
     # 400 sends at once from one user: past the default send burst, so this server's is larger.
+    # The stalled device pings but never reads, so it stays connected and backlogged throughout:
+    # a server that waited on its socket would stop delivering to the fast device (6 MB is more
+    # than loopback buffers hold; random bodies, as per-message deflate shrinks repeated text
+    # to nothing). Lag is measured per message, not as a wall-clock total,
+    # because how fast a loaded machine stores 400 sends says nothing about the stalled reader.
     env = {"MESSENGER_WS_QUEUE_SIZE": "64", "MESSENGER_SEND_BURST": "1000", **backend_env}
-    with messenger(tmp_path, env) as server, \
-            server.client() as client:
+    n = 400
+    with messenger(tmp_path, env) as server, server.client() as client:
         alice, bob = new_account(client), new_account(client)
         bob_fast = login(client, bob.username)
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", server.port))
-        stalled = await connect(server.ws_url, sock=sock, additional_headers=bob.headers,
-                                max_queue=1)
-        fast = await open_ws(server.ws_url, bob_fast)
-        sender = await open_ws(server.ws_url, alice)
-        n = 400
-        started = asyncio.get_running_loop().time()
-        for i in range(n):
-            await sender.send(json.dumps({"op": "send", "to_user": bob.user_id,
-                                          "body": "y" * 16000, "client_msg_id": f"k{i}"}))
-        got = await collect_entries(fast, n, timeout=30)
-        assert [int(e["id"]) for e in got] == sorted(int(e["id"]) for e in got)
-        assert len({e["id"] for e in got}) == n
-        assert asyncio.get_running_loop().time() - started < 30
-        for ws in (stalled, fast, sender):
-            await ws.close()
+        async with contextlib.AsyncExitStack() as sockets:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", server.port))
+            stalled = await connect(server.ws_url, sock=sock, additional_headers=bob.headers,
+                                    max_queue=1, close_timeout=1)
+            sockets.push_async_callback(stalled.close)
+            fast = await open_ws(server.ws_url, bob_fast)
+            sockets.push_async_callback(fast.close)
+            sender = await open_ws(server.ws_url, alice)
+            sockets.push_async_callback(sender.close)
+            keep_alive = asyncio.create_task(ping_forever(stalled, every_s=0.5))
+            sockets.callback(keep_alive.cancel)
+            for i in range(n):
+                await sender.send(json.dumps({"op": "send", "to_user": bob.user_id,
+                                              "body": secrets.token_urlsafe(12000),
+                                              "client_msg_id": f"k{i}"}))
+            acked, delivered = await asyncio.gather(arrivals(sender, "sent", n),
+                                                    arrivals(fast, "entries", n))
+    assert list(delivered) == sorted(delivered, key=int) and len(delivered) == n
+    assert set(delivered) == set(acked)
+    lag = max(delivered[i] - acked[i] for i in acked)
+    assert lag < 5, f"an entry reached the fast device {lag:.1f} s after its send was answered"
+
+
+async def ping_forever(ws: ClientConnection, every_s: float) -> None:
+    """Keep ``ws`` alive by the protocol's pings without ever reading from it."""
+    while True:
+        await ws.send(json.dumps({"op": "ping"}))
+        await asyncio.sleep(every_s)
+
+
+async def arrivals(ws: ClientConnection, op: str, count: int) -> dict[str, float]:
+    """Inbox id -> loop time of arrival, for ``count`` ids carried by ``op`` frames."""
+    loop = asyncio.get_running_loop()
+    seen: dict[str, float] = {}
+    while len(seen) < count:
+        frame = await next_frame(ws, op, timeout=30)
+        for item in frame["entries"] if op == "entries" else [frame]:
+            seen[item["id"]] = loop.time()
+    return seen
