@@ -6,7 +6,7 @@ planning and enqueueing are measured: embedded in a temp dir, or with ``--cassan
 Redis + Cassandra (a keyspace of its own, dropped afterwards, and a Redis of its own unless
 given one, since the push stream fills up). Makes a 100-member group and sends to it one
 message at a time (``--concurrency`` senders), printing sends/s and p50/p95/p99 per send
-for each case:
+for each case (first, for reference, 1:1 sends to an offline peer with a push token):
 - ``no tokens``: no member has a push token (the planner only lists devices);
 - ``tokens, all offline``: every member's device has a token and no socket (every recipient
   gets a push: badge and job for each);
@@ -38,6 +38,18 @@ MEMBERS = 100
 SEED_BATCH = 50
 
 
+async def new_user(services: Services, token: bool) -> Caller:
+    """A fresh user with one phone (with a push token if ``token``), written to the store."""
+    now = services.clock.now_ms()
+    user_id, device_id = services.stores.next_id(), services.stores.next_id()
+    await services.accounts.create_user(User(user_id, f"b{user_id}", "Bench", "-", now))
+    await services.accounts.put_device(Device(device_id, user_id, "phone", "android", True, 0,
+                                              now))  # fmt: skip
+    if token:
+        await services.accounts.set_push(device_id, PushTarget("fcm", f"t{device_id}"))
+    return Caller(user_id, device_id)
+
+
 async def make_group(services: Services, tokens: bool, mixed: bool) -> tuple[Caller, int]:
     """A fresh 100-member group (so unread counts start at 0): its owner, online, and id.
 
@@ -45,16 +57,7 @@ async def make_group(services: Services, tokens: bool, mixed: bool) -> tuple[Cal
     device has a push token; ``mixed`` puts half the other members online and mutes the
     group for a quarter.
     """
-    now = services.clock.now_ms()
-    members = []
-    for _ in range(MEMBERS):
-        user_id, device_id = services.stores.next_id(), services.stores.next_id()
-        await services.accounts.create_user(User(user_id, f"b{user_id}", "Bench", "-", now))
-        await services.accounts.put_device(Device(device_id, user_id, "phone", "android", True,
-                                                  0, now))
-        if tokens:
-            await services.accounts.set_push(device_id, PushTarget("fcm", f"t{device_id}"))
-        members.append(Caller(user_id, device_id))
+    members = [await new_user(services, tokens) for _ in range(MEMBERS)]
     owner, ids = members[0], [m.user_id for m in members]
     # In halves: the production store seeds each new inbox's sequencer with its own Redis
     # call, all at once, and 100 of them exhaust the client's pool of 100 connections.
@@ -71,13 +74,13 @@ async def make_group(services: Services, tokens: bool, mixed: bool) -> tuple[Cal
     return owner, group.group_id
 
 
-async def case(services: Services, name: str, sender: Caller, group_id: int, count: int,
+async def case(services: Services, name: str, sender: Caller, to: dict[str, int], count: int,
                concurrency: int) -> Sample:
-    """``count`` sends to the group by ``sender``, ``concurrency`` at a time."""
+    """``count`` sends by ``sender`` (``to``: ``to_group`` or ``to_user``), ``concurrency``
+    at a time."""
 
     async def send(_: int) -> None:  # a fresh client_msg_id: a repeated one is a replay
-        request = SendRequest(body="see you at 8?", client_msg_id=uuid.uuid4().hex,
-                              to_group=group_id)
+        request = SendRequest(body="see you at 8?", client_msg_id=uuid.uuid4().hex, **to)
         await services.messages.send(sender, request)
 
     seconds, latencies, cpu = await drive(send, count, concurrency)
@@ -114,11 +117,18 @@ async def drop_keyspace(settings: Settings) -> None:
 async def run_cases(settings: Settings, args: argparse.Namespace) -> None:
     async with AsyncExitStack() as stack:
         services = await open_services(settings, stack)
+        sender, peer = await new_user(services, False), await new_user(services, True)
+        await services.bus.register(sender.user_id, sender.device_id)
+        name = f"{settings.backend} 1:1, peer offline with a token"
+        await median_of(args.repeat, partial(case, services, name, sender,
+                                             {"to_user": peer.user_id}, args.messages,
+                                             args.concurrency))
         for label, (tokens, mixed) in CASES.items():
             sender, group_id = await make_group(services, tokens, mixed)
             name = f"{settings.backend} 100-member group, {label}"
-            await median_of(args.repeat, partial(case, services, name, sender, group_id,
-                                                 args.messages, args.concurrency))
+            await median_of(args.repeat, partial(case, services, name, sender,
+                                                 {"to_group": group_id}, args.messages,
+                                                 args.concurrency))
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ send that has already been stored.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Protocol
 from idgen.clock import Clock
 from inbox.conversations import direct_id
 from inbox.errors import InvalidInput, NotFound, TooLarge
+from inbox.known_users import KnownUsers
 from inbox.models import (
     AppendBatch,
     Appended,
@@ -97,7 +99,7 @@ class MessageService:
         steps: Sequence[AppendStep] = (),
     ) -> None:
         self._inbox = inbox
-        self._accounts = accounts
+        self._users = KnownUsers(accounts)
         self._next_id = next_id
         self._clock = clock
         self.listeners = list(listeners)
@@ -134,19 +136,34 @@ class MessageService:
     async def append(self, batch: AppendBatch) -> Appended:
         """Append any entry batch and tell the listeners (shared by every writer of entries)."""
         appended = await self._inbox.append(batch)
-        for step in self.steps:
-            await step.after_append(batch, appended)
-        if not appended.replayed:
-            for listener in self.listeners:
-                try:
-                    await listener.on_appended(batch, appended)
-                except Exception:  # a listener failure must not fail a stored send
-                    log.exception("append listener %r failed", listener)
+        try:
+            for step in self.steps:
+                await step.after_append(batch, appended)
+        except Exception:
+            # The entries are stored: recipients learn of them now, as the retry that redoes
+            # the step is a replay and tells no one.
+            await self._tell_all(batch, appended)
+            raise
+        await self._tell_all(batch, appended)
         return appended
+
+    async def _tell_all(self, batch: AppendBatch, appended: Appended) -> None:
+        """Run the listeners side by side (live delivery and push planning are independent);
+        never for a replay, whose first attempt told them."""
+        if not appended.replayed:
+            await asyncio.gather(*(self._tell(listener, batch, appended)
+                                   for listener in self.listeners))
+
+    @staticmethod
+    async def _tell(listener: AppendListener, batch: AppendBatch, appended: Appended) -> None:
+        try:
+            await listener.on_appended(batch, appended)
+        except Exception:  # a listener failure must not fail a stored send
+            log.exception("append listener %r failed", listener)
 
     async def _audience(self, caller: Caller, request: SendRequest) -> tuple[str, list[int]]:
         if request.to_user is not None:
-            if await self._accounts.get_user(request.to_user) is None:
+            if not await self._users.exists(request.to_user):
                 raise NotFound(f"no user {request.to_user}")
             return direct_id(caller.user_id, request.to_user), [request.to_user]
         assert request.to_group is not None  # noqa: S101 (validate_send checked it)

@@ -40,7 +40,7 @@ can still appear below that mark. A commit whose reply is lost with Redis is fen
 seen by a reader in that instant could vanish: a known, narrow window).
 
 **Idempotency** (invariant 3): ``idem:{u:sender}:<client_msg_id>`` is claimed with ``SET NX``
-(racers poll for the receipt); after reserve, Cassandra's ``sends_by_client_id`` is checked
+(racers poll for the receipt); while reserving, Cassandra's ``sends_by_client_id`` is checked
 (a retry after the Redis receipt expired, or after a Redis loss); commit stores the receipt
 in Redis atomically with clearing the marks; Cassandra has it from the write.
 
@@ -141,12 +141,23 @@ class HybridInboxStore:
             fields["m"] = json.dumps([batch.message.msg_id, batch.message.conversation_id])
         if batch.idempotency_key is not None:
             fields["k"] = json.dumps(list(batch.idempotency_key))
+        # The durable receipt (found when Redis forgot an earlier attempt) is looked up while
+        # the reservation is made: both come after the claim, so neither waits for the other.
+        lookup = None
+        if batch.idempotency_key is not None:
+            lookup = asyncio.ensure_future(self.durable.get_receipt(*batch.idempotency_key))
         sent_at = time.monotonic()
-        res = await self._reserve(user_ids, batch.draft.msg_id, fields)
+        try:
+            res = await self._reserve(user_ids, batch.draft.msg_id, fields)
+        except BaseException:
+            if lookup is not None:
+                lookup.cancel()
+                await asyncio.gather(lookup, return_exceptions=True)
+            raise
         local_deadline = sent_at + self.pending_ttl_ms / 1000
         append = DurableAppend(batch.draft, res.positions, batch.message, batch.idempotency_key)
-        if batch.idempotency_key is not None:
-            earlier = await self._guarded(self.durable.get_receipt(*batch.idempotency_key), res)
+        if lookup is not None:
+            earlier = await self._guarded(lookup, res)
             if earlier is not None:
                 await self._abort_reserved(res)
                 return Appended(receipt=earlier, replayed=True)

@@ -242,6 +242,23 @@ async def test_redis_restart_empty_keeps_acked_entries(
     assert [e.id for e in entries] == old + new
 
 
+async def test_retry_after_redis_lost_its_data_replays_from_cassandra(
+    make_store: StoreFactory, fresh_redis_server: Any
+) -> None:
+    """Invariant 3 without Redis' receipt: the durable one answers the retry, nothing is
+    appended twice."""
+    store = await make_store(fresh_redis_server.url)
+    gen = SnowflakeGenerator(8)
+    user, peer = _user(), _user()
+    first = await store.append(_batch(gen, (user, peer), "once", key="k1"))
+    fresh_redis_server.restart_empty()
+    store = await make_store(fresh_redis_server.url)
+    retry = await store.append(_batch(gen, (user, peer), "once, again", key="k1"))
+    assert retry.replayed and retry.receipt == first.receipt
+    for uid in (user, peer):
+        assert [e.draft.body for e in await _sync_all(store, uid)] == ["once"]
+
+
 async def test_redis_down_reads_from_cassandra_and_sends_fail(
     make_store: StoreFactory, fresh_redis_server: Any
 ) -> None:

@@ -1,0 +1,146 @@
+"""``MessageService`` around its store: listeners, steps that fail, recipients that exist."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from idgen.snowflake import SnowflakeGenerator
+from inbox.accounts_sqlite import SqliteAccountStore
+from inbox.errors import NotFound, Unavailable
+from inbox.known_users import KnownUsers
+from inbox.models import AppendBatch, Appended, Caller, User
+from inbox.service import MessageService, SendRequest
+from inbox.sqlite_db import SqliteDatabase
+from inbox.store_sqlite import SqliteInboxStore
+from tests.push.support import ManualClock
+
+
+@dataclass
+class Recorder:
+    """A listener that records what it was told, optionally waiting for ``wait_for`` first."""
+
+    told: list[int] = field(default_factory=list)
+    wait_for: asyncio.Event | None = None
+    signal: asyncio.Event = field(default_factory=asyncio.Event)
+    fail: bool = False
+
+    async def on_appended(self, batch: AppendBatch, appended: Appended) -> None:
+        self.signal.set()
+        if self.wait_for is not None:
+            await asyncio.wait_for(self.wait_for.wait(), 2)
+        if self.fail:
+            raise RuntimeError("listener broke")
+        self.told.append(batch.draft.msg_id)
+
+
+@dataclass
+class FailingStep:
+    """An append step that fails its first ``failures`` calls, then records."""
+
+    failures: int
+    done: list[bool] = field(default_factory=list)
+
+    async def after_append(self, batch: AppendBatch, appended: Appended) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise Unavailable("index write failed")
+        self.done.append(appended.replayed)
+
+
+@dataclass
+class World:
+    accounts: SqliteAccountStore
+    messages: MessageService
+    alice: Caller
+    bob: Caller
+    ids: SnowflakeGenerator
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    db = SqliteDatabase(tmp_path / "m.db")
+    await db.open()
+    clock = ManualClock(1_760_000_000_000)
+    ids = SnowflakeGenerator(1, clock)
+    accounts = SqliteAccountStore(db)
+    callers = []
+    for name in ("alice", "bob"):
+        user = User(ids.next_id(), name, name.title(), "hash", clock.now_ms())
+        await accounts.create_user(user)
+        callers.append(Caller(user.user_id, ids.next_id()))
+    messages = MessageService(SqliteInboxStore(db), accounts, ids.next_id, clock)
+    yield World(accounts, messages, callers[0], callers[1], ids)
+    await db.close()
+
+
+def hello(world: World, key: str = "k1", to: int | None = None) -> SendRequest:
+    return SendRequest(body="hi", client_msg_id=key, to_user=to or world.bob.user_id)
+
+
+async def test_listeners_run_side_by_side(world: World) -> None:
+    # Each waits for the other to have started: one after the other, the first would time out.
+    first, second = Recorder(), Recorder()
+    first.wait_for, second.wait_for = second.signal, first.signal
+    world.messages.listeners = [first, second]
+    receipt, _ = await world.messages.send(world.alice, hello(world))
+    assert first.told == second.told == [receipt.msg_id]
+
+
+async def test_a_failing_listener_fails_neither_the_send_nor_the_others(world: World) -> None:
+    broken, fine = Recorder(fail=True), Recorder()
+    world.messages.listeners = [broken, fine]
+    receipt, replayed = await world.messages.send(world.alice, hello(world))
+    assert not replayed and fine.told == [receipt.msg_id]
+
+
+async def test_a_failed_step_still_tells_the_listeners_once(world: World) -> None:
+    """The send is stored when a step fails: devices and push learn of it then, since the
+    retry that redoes the step is a replay."""
+    step, listener = FailingStep(failures=1), Recorder()
+    world.messages.steps, world.messages.listeners = [step], [listener]
+    with pytest.raises(Unavailable):
+        await world.messages.send(world.alice, hello(world))
+    assert len(listener.told) == 1
+    receipt, replayed = await world.messages.send(world.alice, hello(world))
+    assert replayed and step.done == [True]
+    assert listener.told == [receipt.msg_id]
+
+
+async def test_sends_check_the_recipient_exists(world: World) -> None:
+    stranger = world.ids.next_id()
+    with pytest.raises(NotFound):
+        await world.messages.send(world.alice, hello(world, to=stranger))
+    # A "no" is not remembered: once the account exists, sends to it work.
+    await world.accounts.create_user(User(stranger, "carol", "Carol", "hash", 0))
+    _, replayed = await world.messages.send(world.alice, hello(world, "k2", to=stranger))
+    assert not replayed
+
+
+@dataclass
+class CountingLookup:
+    users: set[int]
+    calls: int = 0
+
+    async def get_user(self, user_id: int) -> User | None:
+        self.calls += 1
+        return User(user_id, "u", "U", "h", 0) if user_id in self.users else None
+
+
+async def test_known_users_remember_yes_not_no_and_stay_bounded() -> None:
+    lookup = CountingLookup({1, 2, 3})
+    known = KnownUsers(lookup, capacity=2)
+    assert [await known.exists(uid) for uid in (1, 1, 9, 9)] == [True, True, False, False]
+    assert lookup.calls == 3  # 1 once, 9 twice
+    await known.exists(2)
+    await known.exists(1)  # 1 is now the most recently used; 2 the least
+    await known.exists(3)  # over capacity: 2 goes
+    calls = lookup.calls
+    assert await known.exists(1) and await known.exists(3)
+    assert lookup.calls == calls
+    assert await known.exists(2)
+    assert lookup.calls == calls + 1
