@@ -65,6 +65,13 @@ async def drive(op: Callable[[int], Awaitable[None]], count: int, concurrency: i
     return time.perf_counter() - started, latencies, time.process_time() - cpu
 
 
+def short_rate(rate: float) -> str:
+    """``146.7k`` for large rates, ``76`` or ``3.4`` for small ones."""
+    if rate >= 1000:
+        return f"{rate / 1000:.1f}k"
+    return f"{rate:.0f}" if rate >= 10 else f"{rate:.1f}"
+
+
 def line(sample: Sample, runs: list[Sample] | None = None, raw: float | None = None) -> str:
     """The printed form: rate, latency percentiles, ratio to ``raw``, the runs' rates."""
     text = f"{sample.name:<52} {sample.rate:>10,.0f} {sample.unit}/s"
@@ -76,7 +83,7 @@ def line(sample: Sample, runs: list[Sample] | None = None, raw: float | None = N
     if sample.cpu_seconds:
         text += f"  client {sample.cpu_seconds / sample.seconds:.2f} cores"
     if runs and len(runs) > 1:
-        text += "  runs " + "/".join(f"{r.rate / 1000:.1f}k" for r in runs)
+        text += "  runs " + "/".join(short_rate(r.rate) for r in runs)
     if sample.all_units:
         text += f"  [{sample.all_rate:,.0f} {sample.unit}/s in all]"
     if sample.notes:
