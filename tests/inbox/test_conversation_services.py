@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -86,11 +85,8 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    db = SqliteDatabase(tmp_path / "m.db")
-    await db.open()
-    clock = ManualClock(1_760_000_000_000)
-    ids = SnowflakeGenerator(1, clock)
+async def world(db: SqliteDatabase, clock: ManualClock, ids: SnowflakeGenerator
+                ) -> AsyncIterator[World]:
     accounts, inbox = SqliteAccountStore(db), SqliteInboxStore(db)
     group_store, conversations = SqliteGroupStore(db), SqliteConversationStore(db)
     participants = Participants(group_store)
@@ -111,7 +107,6 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         ConversationViews(conversations, flaky, accounts, group_store, participants),
         users,
     )  # fmt: skip
-    await db.close()
 
 
 # ---- pure rules -------------------------------------------------------------------------

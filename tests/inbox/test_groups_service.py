@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -49,11 +48,8 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    db = SqliteDatabase(tmp_path / "m.db")
-    await db.open()
-    clock = ManualClock(1_760_000_000_000)
-    ids = SnowflakeGenerator(1, clock)
+async def world(db: SqliteDatabase, clock: ManualClock, ids: SnowflakeGenerator
+                ) -> AsyncIterator[World]:
     accounts = SqliteAccountStore(db)
     inbox = SqliteInboxStore(db)
     store = SqliteGroupStore(db)
@@ -68,7 +64,6 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         await accounts.create_user(User(user_id, f"user{n}", f"User {n}", "hash", 0))
         users.append(Caller(user_id, ids.next_id()))
     yield World(groups, Participants(store), messages, inbox, flaky, listener, users)
-    await db.close()
 
 
 def _ids(callers: list[Caller]) -> list[int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
@@ -62,11 +61,8 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    db = SqliteDatabase(tmp_path / "m.db")
-    await db.open()
-    clock = ManualClock(1_760_000_000_000)
-    ids = SnowflakeGenerator(1, clock)
+async def world(db: SqliteDatabase, clock: ManualClock, ids: SnowflakeGenerator
+                ) -> AsyncIterator[World]:
     accounts = SqliteAccountStore(db)
     callers = []
     for name in ("alice", "bob"):
@@ -75,7 +71,6 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         callers.append(Caller(user.user_id, ids.next_id()))
     messages = MessageService(SqliteInboxStore(db), accounts, ids.next_id, clock)
     yield World(accounts, messages, callers[0], callers[1], ids)
-    await db.close()
 
 
 def hello(world: World, key: str = "k1", to: int | None = None) -> SendRequest:
