@@ -5,6 +5,8 @@ Raw limits, measured on the same server in the same run:
   when the client costs nothing;
 - ``redis-benchmark`` running one ``EVAL`` that does ``fanout`` XADDs: the ceiling of any
   fan-out done inside Redis by a script;
+- ``redis-benchmark`` running one ``EVAL`` of the four commands the log runs per recipient,
+  without its logic: the floor of the log's scripts (mostly the cost of each ``redis.call``);
 - pipelined ``XADD`` from this Python client: what the client library can push.
 
 Then the log (``RedisInboxLog``): reserve + commit per message, each its own round trip, from
@@ -35,6 +37,14 @@ BODY = "x" * 100
 SENDERS = 16
 LUA_FANOUT = "for i = 1, #KEYS do redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[1], '*', " \
     "'e', ARGV[2]) end return #KEYS"  # fmt: skip
+LUA_LOG_COMMANDS = (
+    "for i = 1, #KEYS do redis.call('HMGET', KEYS[i], 'head', 'last', 'recover', 'era') "
+    "redis.call('XADD', 's' .. KEYS[i], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[2]) "
+    "redis.call('HSET', KEYS[i], 'head', '1', 'p:1', '1') "
+    "redis.call('HDEL', KEYS[i], 'p:1') end return #KEYS"
+)
+"""The commands the log's two scripts run per recipient (sequencer read, stream append,
+sequencer + pending mark, clearing the mark) with none of their logic: their floor."""
 
 
 def entry_json(gen: SnowflakeGenerator) -> str:
@@ -99,6 +109,15 @@ def raw_lua_fanout(url: str, body: str, fanout: int) -> Sample | None:
     return redis_benchmark(url, name, requests, fanout, command)
 
 
+def raw_lua_log_commands(url: str, body: str, fanout: int) -> Sample | None:
+    """``redis-benchmark`` running one EVAL of the log's four commands per recipient."""
+    keys = [f"rawlog:{{u:{i}}}" for i in range(fanout)]
+    requests = max(2000, 200_000 // fanout)
+    command = ["EVAL", LUA_LOG_COMMANDS, str(fanout), *keys, "10000", body]
+    name = f"redis raw EVAL of the log's 4 commands x {fanout}"
+    return redis_benchmark(url, name, requests, fanout, command)
+
+
 async def raw_xadd_python(redis: Redis, body: str, total: int = 200_000) -> Sample:
     """Pipelined XADD (2000 per round trip) from this Python client into 1000 streams."""
     fields: dict[Any, Any] = {"e": body}
@@ -118,7 +137,7 @@ async def cleanup(redis: Redis, users: list[int] | None = None) -> None:
     if users is not None:
         await redis.unlink(*(k for u in users for k in (meta_key(u), stream_key(u))))
         return
-    for pattern in ("raw:*", "rawb:*", "rawlua:*"):
+    for pattern in ("raw:*", "rawb:*", "rawlua:*", "rawlog:*", "srawlog:*"):
         keys = [key async for key in redis.scan_iter(match=pattern, count=1000)]
         for start in range(0, len(keys), 1000):
             await redis.unlink(*keys[start:start + 1000])
