@@ -1,8 +1,10 @@
 """The write path: validate a send, give it a Snowflake id, append it to every inbox involved.
 
-The sender's inbox is written too, so its other devices sync their own messages. Listeners
-(live delivery, push planning) run after the append is durable; their failures never fail a
-send that has already been stored.
+The sender's inbox is written too, so its other devices sync their own messages. Steps (the
+conversation index) run after the append is durable, then listeners (live delivery, push
+planning), side by side. A listener's failure never fails a send that has been stored; a
+step's does (the retry redoes it), but the listeners are told first, since a retry is a
+replay and tells no one.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ class AppendStep(Protocol):
     idempotent."""
 
     async def after_append(self, batch: AppendBatch, appended: Appended) -> None:
-        """Called after ``batch`` was appended or replayed, before the listeners."""
+        """Called after ``batch`` was appended or replayed, before the listeners (which are
+        still told if a step fails)."""
         ...
 
 
