@@ -271,6 +271,12 @@ class RedisInboxLog:
         fields = found[0][1] or {}
         return {text(k): text(v) for k, v in fields.items()}
 
+    async def pending_deadline(self, user_id: int, pos: int) -> int | None:
+        """The deadline (Redis ms) of the pending mark at ``pos`` in the inbox, None if there
+        is no mark (committed, fenced, or never reserved)."""
+        value = await self.redis.hget(meta_key(user_id), f"p:{pos}")
+        return int(text(value)) if value is not None else None
+
     async def time_ms(self) -> int:
         """Redis's clock (the sequencer's time base)."""
         seconds, micros = await self.redis.time()

@@ -41,7 +41,8 @@ seen by a reader in that instant could vanish: a known, narrow window).
 
 **Idempotency** (invariant 3): ``idem:{u:sender}:<client_msg_id>`` is claimed with ``SET NX``
 (racers poll for the receipt); while reserving, Cassandra's ``sends_by_client_id`` is checked
-(a retry after the Redis receipt expired, or after a Redis loss); commit stores the receipt
+(a retry after the Redis receipt expired, or after a Redis loss), and a receipt found there
+answers the retry only if its attempt committed (``_settled``); commit stores the receipt
 in Redis atomically with clearing the marks; Cassandra has it from the write.
 
 Redis Cluster: keys are slot-tagged per inbox, but a fan-out script spans slots; on Cluster the
@@ -158,6 +159,9 @@ class HybridInboxStore:
         append = DurableAppend(batch.draft, res.positions, batch.message, batch.idempotency_key)
         if lookup is not None:
             earlier = await self._guarded(lookup, res)
+            if earlier is not None and batch.receipt_for is not None:
+                earlier = await self._guarded(
+                    self._settled(earlier, batch.idempotency_key, batch.receipt_for), res)
             if earlier is not None:
                 await self._abort_reserved(res)
                 return Appended(receipt=earlier, replayed=True)
@@ -183,6 +187,30 @@ class HybridInboxStore:
             await self._fence(append, res)
             raise Unavailable(f"send did not commit in time ({outcome}); retry")
         return Appended(receipt=receipt, positions=dict(res.positions), previous=res.previous)
+
+    async def _settled(self, earlier: SendReceipt, key: Any, owner: int) -> SendReceipt | None:
+        """``earlier`` (a durable receipt) if its attempt committed; None once it is fenced.
+
+        An attempt writes its receipt before it commits, and one that never commits (its node
+        died, or its write half failed and so did its fence) leaves a pending mark at the
+        receipt's position in ``owner``'s inbox. Answering a retry from that receipt would
+        acknowledge a message that readers are about to fence away; so a mark still running
+        is a 503 (retry), an expired one is fenced here and the retry goes on as the first
+        attempt. Without a mark the attempt committed, or a reader fenced it meanwhile (a
+        fence deletes the receipt before it drops the mark): reading the receipt again tells.
+        """
+        try:
+            deadline = await self.log.pending_deadline(owner, earlier.id)
+            if deadline is None:
+                return await self.durable.get_receipt(*key)
+            if deadline >= await self.log.time_ms():
+                raise Unavailable("an earlier attempt of this request is still being stored; "
+                                  "retry")
+            if not await self._fence_expired(owner, [(earlier.id, deadline)]):
+                raise Unavailable("Cassandra refused to fence an abandoned attempt; retry")
+        except _REDIS_ERRORS as exc:
+            raise _redis_down(exc) from exc
+        return None
 
     @staticmethod
     def _receipt(batch: AppendBatch, res: Reservation) -> SendReceipt | None:

@@ -259,6 +259,34 @@ async def test_retry_after_redis_lost_its_data_replays_from_cassandra(
         assert [e.draft.body for e in await _sync_all(store, uid)] == ["once"]
 
 
+async def test_retry_is_not_answered_from_a_receipt_that_never_committed(
+    make_store: StoreFactory,
+) -> None:
+    """Invariants 2 and 3: an attempt that wrote everything (its receipt too) and died before
+    committing must not make its retry a "replay": readers fence that attempt away. The retry
+    waits while the attempt could still commit (503), then fences it and stores the message."""
+    store = await make_store()
+    gen = SnowflakeGenerator(9)
+    user, peer = _user(), _user()
+    await store.append(_batch(gen, (user, peer), "before"))  # seeds both sequencers
+    dead = _batch(gen, (user, peer), "hello", key="k1")
+    fields = {"e": draft_to_json(dead.draft), "k": json.dumps([user, "k1"])}
+    res = await store.log.reserve((user, peer), dead.draft.msg_id, TTL_MS, fields)
+    assert isinstance(res, Reservation)
+    receipt = store._receipt(dead, res)  # noqa: SLF001 (the attempt's own receipt)
+    await store.durable.write(DurableAppend(dead.draft, res.positions, dead.message,
+                                            dead.idempotency_key),
+                              receipt, res.deadline_ms * 1000)  # fmt: skip
+    with pytest.raises(Unavailable, match="still being stored"):
+        await store.append(_batch(gen, (user, peer), "hello", key="k1"))
+    await asyncio.sleep(TTL_MS / 1000 + 0.2)
+    retry = await store.append(_batch(gen, (user, peer), "hello", key="k1"))
+    assert not retry.replayed and retry.receipt != receipt
+    for uid in (user, peer):
+        assert [e.draft.body for e in await _sync_all(store, uid)] == ["before", "hello"]
+    assert (await store.append(_batch(gen, (user, peer), "hello", key="k1"))).replayed
+
+
 async def test_redis_down_reads_from_cassandra_and_sends_fail(
     make_store: StoreFactory, fresh_redis_server: Any
 ) -> None:
