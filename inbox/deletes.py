@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from idgen.clock import Clock
 from inbox.conversations import ConversationRef
-from inbox.entry_keys import hide_key
+from inbox.entry_keys import delete_key, hide_key
 from inbox.errors import DomainError, Forbidden, InvalidInput, NotFound
 from inbox.models import AppendBatch, Caller, EntryDraft, EntryKind, Message
 from inbox.participants import Participants
@@ -56,7 +56,8 @@ def check_window(message: Message, now_ms: int) -> None:
 def delete_batch(caller: Caller, message: Message, scope: Scope, user_ids: Sequence[int],
                  now_ms: int) -> AppendBatch:
     """The ``delete`` entry for ``message``'s id, with its scope, for ``user_ids``' inboxes.
-    A ``me`` entry is keyed (one per user and message): a retry never writes it twice."""
+    Keyed (per user and message for ``me``, per message for ``everyone``): a retry, even one
+    overlapping the first attempt, never writes it twice."""
     draft = EntryDraft(
         kind=EntryKind.DELETE,
         msg_id=message.msg_id,
@@ -70,7 +71,9 @@ def delete_batch(caller: Caller, message: Message, scope: Scope, user_ids: Seque
         return AppendBatch(draft, (caller.user_id,),
                            idempotency_key=hide_key(caller.user_id, message.msg_id),
                            receipt_for=caller.user_id)
-    return AppendBatch(draft, tuple(dict.fromkeys(user_ids)))
+    return AppendBatch(draft, tuple(dict.fromkeys([caller.user_id, *user_ids])),
+                       idempotency_key=delete_key(caller.user_id, message.msg_id),
+                       receipt_for=caller.user_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,14 +97,18 @@ class DeleteService:
             raise NotFound(f"no message {msg_id}") from None
         if scope is Scope.EVERYONE:
             check_sender(message, caller)
-        if status.deleted:
-            return False  # already gone for everyone: nothing left to delete in any scope
         now = self.clock.now_ms()
         if scope is Scope.EVERYONE:
-            check_window(message, now)
+            # Appended again even when the message is marked deleted: that mark may belong to
+            # an attempt that is still being stored, or will be fenced. The key makes a
+            # finished one a replay, which writes nothing.
+            if not status.deleted:
+                check_window(message, now)
             holders = await self._holders(ref, message)
-            await self.messages.append(delete_batch(caller, message, scope, holders, now))
-            return True
+            batch = delete_batch(caller, message, scope, holders, now)
+            return not (await self.messages.append(batch)).replayed
+        if status.deleted:
+            return False  # already gone for everyone: nothing left to hide
         cid = message.conversation_id
         if await self.conversations.hidden(caller.user_id, cid, [msg_id]):
             return False

@@ -3,7 +3,9 @@
 A ``read`` entry, a ``group_event`` and a ``delete`` "for me" follow a state change in another
 store (a read marker, a group row, a hidden message). If their append fails after that change
 (a 503), the retry finds the change already made; appending the entry again with the same key
-writes it if it is missing and nothing if it is there, so each lands exactly once.
+writes it if it is missing and nothing if it is there, so each lands exactly once. A ``delete``
+for everyone is keyed too, so that overlapping attempts (a client retrying a call still in
+flight) write it once.
 
 The keys share the inbox store's idempotency table with clients' ``(sender_id,
 client_msg_id)`` keys. Their owner part is negative: user and group ids are positive
@@ -30,3 +32,8 @@ def group_event_key(group_id: int, version: int) -> tuple[int, str]:
 def hide_key(user_id: int, msg_id: int) -> tuple[int, str]:
     """The key of the ``delete`` entry (scope ``me``) of ``user_id`` hiding ``msg_id``."""
     return _server_key(user_id, f"hide:{msg_id}")
+
+
+def delete_key(sender_id: int, msg_id: int) -> tuple[int, str]:
+    """The key of the ``delete`` entries (scope ``everyone``) of ``sender_id``'s ``msg_id``."""
+    return _server_key(sender_id, f"delete:{msg_id}")

@@ -3,6 +3,7 @@ hand-driven clock (the 24 h rule), plus the pure rules beside them."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -430,6 +431,17 @@ async def test_the_list_reads_history_from_the_newest_activity_down(world: World
     [row] = await world.views.summaries(alice)
     assert row.last_message is not None and row.last_message.msg_id == last
     assert world.flaky.history_calls == [(row.conversation_id, last + 1, 1)]
+
+
+async def test_overlapping_deletes_for_everyone_write_one_entry(world: World) -> None:
+    # A client retrying a delete still in flight: both pass the "not deleted yet" check.
+    alice, bob, _, _ = world.users
+    msg_id = await world.send(alice, bob, "oops")
+    written = await asyncio.gather(world.deletes.delete(alice, msg_id, Scope.EVERYONE),
+                                   world.deletes.delete(alice, msg_id, Scope.EVERYONE))
+    assert sorted(written) == [False, True]
+    for who in (alice, bob):
+        assert len(await world.entries(who, EntryKind.DELETE)) == 1
 
 
 # ---- delete for everyone reaches who left since -----------------------------------------
