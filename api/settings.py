@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     node_id: str | None = None
     heartbeat_interval_ms: int = 30_000
     ws_queue_size: int = 256
-    max_request_bytes: int = 64 * 1024
+    max_request_bytes: int = 128 * 1024  # a 16 KiB body fully escaped (\u0001) is 96 KiB
     send_rate_per_s: float = Field(default=20.0, gt=0, allow_inf_nan=False)
     send_burst: int = Field(default=200, ge=1)
     typing_interval_s: float = Field(default=2.0, gt=0, allow_inf_nan=False)

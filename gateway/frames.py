@@ -37,7 +37,7 @@ def parse_frame(text: str | None) -> ClientFrame:
         raise FrameError("frames must be JSON text, not binary", code="invalid_frame")
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # ValueError: also integers over 4300 digits
         raise FrameError("frame is not valid JSON", code="invalid_json") from None
     if not isinstance(data, dict):
         raise FrameError("frame must be a JSON object", code="invalid_frame")

@@ -41,14 +41,24 @@ def _parse_int(text: str) -> int:
     return value
 
 
+def _canonical_int(text: str) -> int:
+    """A decimal id written as the server writes it (no leading zeros): conversation ids are
+    keys, so ``d:07:9`` must not name a conversation apart from ``d:7:9``."""
+    value = _parse_int(text)
+    if text != str(value):
+        raise ValueError(text)
+    return value
+
+
 def parse_conversation_id(cid: str) -> ConversationRef:
-    """Parse ``cid``; malformed -> InvalidInput (422), reversed direct ids -> NotFound (404)."""
+    """Parse ``cid``; malformed or not canonical -> InvalidInput (422), reversed direct ids ->
+    NotFound (404)."""
     parts = cid.split(":")
     try:
         if parts[0] == "g" and len(parts) == 2:
-            return ConversationRef(id=cid, group_id=_parse_int(parts[1]))
+            return ConversationRef(id=cid, group_id=_canonical_int(parts[1]))
         if parts[0] == "d" and len(parts) == 3:
-            low, high = _parse_int(parts[1]), _parse_int(parts[2])
+            low, high = _canonical_int(parts[1]), _canonical_int(parts[2])
         else:
             raise ValueError(cid)
     except ValueError:

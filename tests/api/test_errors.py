@@ -60,6 +60,8 @@ def test_malformed_ids_in_paths_and_queries_are_422(client: httpx.Client) -> Non
     low, high = sorted((int(alice.user_id), int(bob.user_id)))
     for cid, status, code in [("x:1", 422, "invalid_request"), ("d:1", 422, "invalid_request"),
                               ("d:a:b", 422, "invalid_request"),
+                              (f"d:0{low}:{high}", 422, "invalid_request"),  # not canonical
+                              (f"g:0{low}", 422, "invalid_request"),
                               (f"d:{high}:{low}", 404, "not_found"),
                               (f"d:{bob.user_id}:{bob.user_id}", 403, "forbidden")]:
         _envelope(client.post(f"/v1/conversations/{cid}/mute", json={}, headers=h), status, code)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import httpx
@@ -58,6 +59,14 @@ def test_send_validation(client: httpx.Client) -> None:
     r = post({**ok, "body": "é" * 8193})
     assert r.status_code == 413 and r.json()["error"]["code"] == "message_too_large"
     assert post({**ok, "body": "é" * 8192, "client_msg_id": "max"}).status_code == 201
+    # The largest legal body, escaped as JSON encoders may (\u0001, \u003c: 6 bytes each),
+    # still fits the request limit.
+    escaped = json.dumps({**ok, "body": "\x01<" * 8192, "client_msg_id": "esc"})
+    escaped = escaped.replace("<", "\\u003c")
+    assert len(escaped) > 98_000
+    r = client.post("/v1/messages", content=escaped,
+                    headers={**alice.headers, "content-type": "application/json"})
+    assert r.status_code == 201, r.text
     assert post({**ok, "client_msg_id": ""}).status_code == 422
     assert post({**ok, "client_msg_id": "k" * 129}).status_code == 422
     assert post({**ok, "to_group": "5"}).status_code == 422

@@ -17,6 +17,7 @@ from inbox.errors import InvalidInput
         (None, "invalid_frame"),
         ("{", "invalid_json"),
         ("[" * 100000, "invalid_json"),
+        ('{"op": "sync", "cur_max_msg_id": ' + "9" * 5000 + "}", "invalid_json"),
         ("3", "invalid_frame"),
         ('{"op": 3}', "invalid_frame"),
         ('{"op": "dance"}', "unknown_op"),
