@@ -1,7 +1,9 @@
 """One live WebSocket: a bounded outgoing queue drained by its own task, and the entry pump.
 
 Fan-out calls ``send`` without awaiting; when the queue is full the client is too slow and is
-disconnected (it reconnects and syncs), so it never slows anyone else down.
+disconnected (it reconnects and syncs), so it never slows anyone else down. A store read that
+fails is retried every ``pump_retry_s`` while the socket is open, and the client is told once
+(an ``unavailable`` error frame), so a ``sync`` is never dropped in silence.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ CLOSE_HEARTBEAT = 4000
 CLOSE_UNAUTHORIZED = 4001
 
 ReadInbox = Callable[[int, int], Awaitable[InboxPage]]
+PUMP_RETRY_S = 1.0
 
 
 class Connection:
     """The I/O side of one socket: what to send and when to close."""
 
-    def __init__(self, ws: WebSocket, caller: Caller, read_inbox: ReadInbox, queue_size: int):
+    def __init__(self, ws: WebSocket, caller: Caller, read_inbox: ReadInbox, queue_size: int,
+                 pump_retry_s: float = PUMP_RETRY_S) -> None:
         self.ws = ws
         self.caller = caller
         self.session_id = uuid.uuid4().hex
@@ -43,6 +47,9 @@ class Connection:
         self._close_code: int | None = None
         self._close_reason = ""
         self._pump_task: asyncio.Task[None] | None = None
+        self._pump_retry_s = pump_retry_s
+        self._pump_retry: asyncio.TimerHandle | None = None
+        self._pump_failing = False
         self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.session_id}")
 
     @property
@@ -90,12 +97,23 @@ class Connection:
             try:
                 page = await self._read_inbox(self.caller.user_id, ticket.cursor)
             except Exception:
-                log.warning("pump for %s failed; waiting for the next trigger", self.session_id)
+                log.warning("pump for %s failed; retrying", self.session_id)
                 self.delivery.abort_pump()
+                if not self._pump_failing:
+                    self.send(frames.error("unavailable",
+                                           "the inbox cannot be read now; retrying"))
+                self._pump_failing = True
+                self._pump_retry = asyncio.get_running_loop().call_later(
+                    self._pump_retry_s, self._retry_pump)
                 return
+            self._pump_failing = False
             fresh: list[Entry] = self.delivery.end_pump(ticket, page.entries, page.has_more)
             if fresh:
                 self.send(frames.entries([entry_json(e) for e in fresh], fresh[-1].id))
+
+    def _retry_pump(self) -> None:
+        if not self.closing:
+            self.schedule_pump()
 
     async def _write_loop(self) -> None:
         try:
@@ -111,6 +129,8 @@ class Connection:
 
     async def finish(self, flush_s: float = 2.0) -> None:
         """Stop the connection's tasks; a requested close first flushes what is queued."""
+        if self._pump_retry is not None:
+            self._pump_retry.cancel()
         if self._close_code is None:
             self._close_code = CLOSE_GOING_AWAY
             self._writer.cancel()

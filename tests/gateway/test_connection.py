@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from gateway.connection import CLOSE_TRY_AGAIN, CLOSE_UNAUTHORIZED, Connection
-from inbox.models import Caller, InboxPage
+from inbox.errors import Unavailable
+from inbox.models import Caller, Entry, EntryDraft, EntryKind, InboxPage
 
 
 class StalledSocket:
@@ -50,3 +51,33 @@ async def test_close_flushes_queued_frames_first() -> None:
     await conn.finish()
     assert ws.sent == [{"op": "error", "code": "unauthorized"}]
     assert ws.closed_with == (CLOSE_UNAUTHORIZED, "logged out")
+
+
+async def test_a_failed_sync_read_is_told_once_and_retried_until_it_works() -> None:
+    ws = StalledSocket()
+    ws.flowing.set()
+    outcomes: list[Exception | InboxPage] = [Unavailable("down"), Unavailable("still down"),
+                                             InboxPage([Entry(7, _draft(7))], False)]
+
+    async def flaky_read(user_id: int, cursor: int) -> InboxPage:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    conn = Connection(ws, Caller(1, 2), flaky_read, queue_size=8,  # type: ignore[arg-type]
+                      pump_retry_s=0.01)
+    conn.delivery.on_sync(0)
+    conn.schedule_pump()
+    for _ in range(200):
+        if any(f["op"] == "entries" for f in ws.sent):
+            break
+        await asyncio.sleep(0.01)
+    assert [f["op"] for f in ws.sent] == ["error", "entries"]
+    assert ws.sent[0]["code"] == "unavailable" and ws.sent[1]["cur_max_msg_id"] == "7"
+    assert outcomes == []
+    await conn.finish()
+
+
+def _draft(msg_id: int) -> EntryDraft:
+    return EntryDraft(EntryKind.MESSAGE, msg_id, "d:1:2", 2, 3, 0, body="hi")
