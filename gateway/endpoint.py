@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from starlette.responses import JSONResponse
@@ -65,6 +66,9 @@ class Gateway:
         conn = Connection(ws, caller, self._read_page, self.config.queue_size)
         # hello goes first: frames relayed to this user can arrive while hub.add awaits
         conn.send(frames.hello(conn.session_id, self.config.heartbeat_interval_ms))
+        # The token is checked once, at the upgrade: the socket ends when the token does.
+        expiry = asyncio.get_running_loop().call_later(
+            max(0.0, self._auth.tokens.expires_at(token or "") - time.time()), _expire, conn)
         registered = silent = False
         try:
             came_online = await self.hub.add(conn)
@@ -84,6 +88,7 @@ class Gateway:
                     if self.presence is not None:
                         self.presence.disconnected(caller, went_offline, silent=silent)
             finally:
+                expiry.cancel()
                 await conn.finish()
             if self.presence is None:
                 await self._touch(caller)
@@ -146,3 +151,8 @@ class Gateway:
             await self._accounts.touch(caller.device_id, self._clock.now_ms())
         except DomainError:
             log.warning("could not record last_seen of device %s", caller.device_id)
+
+
+def _expire(conn: Connection) -> None:
+    conn.send(frames.error("token_expired", "the token has expired; log in and reconnect"))
+    conn.close(CLOSE_UNAUTHORIZED, "token expired")

@@ -9,6 +9,7 @@ import hmac
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
@@ -80,11 +81,22 @@ class TokenIssuer:
 
     def verify(self, token: str) -> Caller:
         """The caller a valid token speaks for; Unauthorized (expired, bad signature...)."""
+        claims = self._claims(token)
         try:
-            claims = jwt.decode(
+            return Caller(int(claims["sub"]), int(claims["did"]))
+        except (KeyError, ValueError, TypeError):
+            raise Unauthorized("the token is invalid", code="invalid_token") from None
+
+    def expires_at(self, token: str) -> float:
+        """When a valid token expires (Unix seconds); Unauthorized if it is not valid."""
+        return float(self._claims(token)["exp"])
+
+    def _claims(self, token: str) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
                 token, self._secret, algorithms=[self.algorithm], options={"require": ["exp"]}
             )
-            return Caller(int(claims["sub"]), int(claims["did"]))
+            return claims
         except jwt.ExpiredSignatureError:
             raise Unauthorized("the token has expired", code="token_expired") from None
         except (jwt.PyJWTError, KeyError, ValueError, TypeError):

@@ -200,3 +200,15 @@ async def arrivals(ws: ClientConnection, op: str, count: int) -> dict[str, float
         for item in frame["entries"] if op == "entries" else [frame]:
             seen[item["id"]] = loop.time()
     return seen
+
+
+async def test_an_open_socket_ends_when_its_token_expires(tmp_path: Path) -> None:
+    env = {"MESSENGER_TOKEN_TTL_S": "2", "MESSENGER_HEARTBEAT_INTERVAL_MS": "1000"}
+    with messenger(tmp_path, env) as server, server.client() as client:
+        alice = new_account(client)
+        ws = await open_ws(server.ws_url, alice)
+        await ws.send(json.dumps({"op": "ping"}))  # alive, so only the expiry can end it
+        assert (await next_frame(ws, "error", timeout=5))["code"] == "token_expired"
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 5)
+        assert ws.close_code == 4001
