@@ -9,15 +9,20 @@ conversation index already includes the new message in (it is an append step, ru
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from functools import partial
+from typing import Protocol, TypeVar
 
 from idgen.clock import Clock
+from inbox.errors import Unavailable
 from inbox.models import AppendBatch, Appended, Device, EntryDraft, EntryKind
 from push.decision import push_jobs, push_targets
 from push.job import PushJob
 
 Title = Callable[[AppendBatch], Awaitable[str]]
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 PLAN_CONCURRENCY = 16
 """Recipients whose lookups are in flight at once, per message (bounds the store load)."""
@@ -100,19 +105,31 @@ class PushPlanner:
         now_ms = self._clock.now_ms()
         recipients = [(uid, entry_id) for uid, entry_id in appended.positions.items()
                       if uid != draft.sender_id]
-        found = await asyncio.gather(*(self._targets(draft, uid, now_ms, gate)
-                                       for uid, _ in recipients))
-        chosen = [(uid, entry_id, targets)
-                  for (uid, entry_id), targets in zip(recipients, found, strict=True) if targets]
+        # Each recipient on its own: one whose store reads keep failing loses its push, the
+        # others keep theirs (the send is stored and answered whatever happens here).
+        found = await asyncio.gather(
+            *(_retrying(partial(self._targets, draft, uid, now_ms, gate)) for uid, _ in recipients),
+            return_exceptions=True)
+        chosen: list[tuple[int, int, list[Device]]] = []
+        for (uid, entry_id), targets in zip(recipients, found, strict=True):
+            if isinstance(targets, BaseException):
+                _no_push(uid, targets)
+            elif targets:
+                chosen.append((uid, entry_id, targets))
         if not chosen:
             return
-        badges = asyncio.gather(*(self._badge(uid, gate) for uid, _, _ in chosen))
+        badges = asyncio.gather(
+            *(_retrying(partial(self._badge, uid, gate)) for uid, _, _ in chosen),
+            return_exceptions=True)
         title, counts = await asyncio.gather(self._title(batch), badges)
-        await self._queue.enqueue([
-            job
-            for (uid, entry_id, targets), badge in zip(chosen, counts, strict=True)
-            for job in push_jobs(draft, uid, entry_id, targets, title, badge, self._preview)
-        ])
+        jobs: list[PushJob] = []
+        for (uid, entry_id, targets), badge in zip(chosen, counts, strict=True):
+            if isinstance(badge, BaseException):
+                _no_push(uid, badge)
+            else:
+                jobs += push_jobs(draft, uid, entry_id, targets, title, badge, self._preview)
+        if jobs:
+            await _retrying(partial(self._queue.enqueue, jobs))
 
     async def _targets(self, draft: EntryDraft, user_id: int, now_ms: int,
                        gate: asyncio.Semaphore) -> list[Device]:
@@ -130,3 +147,23 @@ class PushPlanner:
     async def _badge(self, user_id: int, gate: asyncio.Semaphore) -> int:
         async with gate:
             return await self._unread.total_unread(user_id)
+
+
+RETRIES = 3
+"""Attempts of each store read or enqueue while planning (a blip must not cost a push)."""
+
+
+async def _retrying(work: Callable[[], Awaitable[T]], delay_s: float = 0.05) -> T:
+    """``work()``, tried again after ``Unavailable`` (up to ``RETRIES`` attempts, backing off)."""
+    for attempt in range(RETRIES):
+        try:
+            return await work()
+        except Unavailable:
+            if attempt == RETRIES - 1:
+                raise
+            await asyncio.sleep(delay_s * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def _no_push(user_id: int, error: BaseException) -> None:
+    log.warning("no push for user %s: its lookups failed (%s)", user_id, error)

@@ -9,10 +9,11 @@ from dataclasses import replace
 
 import pytest
 
+from inbox.errors import Unavailable
 from inbox.models import AppendBatch, Appended, Device, EntryKind
 from push.decision import plan_pushes
 from push.job import PushJob
-from push.planner import PLAN_CONCURRENCY, PushPlanner
+from push.planner import PLAN_CONCURRENCY, RETRIES, PushPlanner
 from tests.push.support import ManualClock, device, message_draft
 
 GROUP = "g:5"
@@ -163,3 +164,27 @@ async def test_recipients_are_planned_concurrently_within_a_bound(recipients: in
     assert devices.max_in_flight == min(recipients, PLAN_CONCURRENCY)
     assert sorted(j.user_id for j in jobs) == list(users)
     assert sorted(setup.unread.counted) == list(users)
+
+
+class FlakyDevices(MemoryDevices):
+    """``list_devices`` failing ``failures[user_id]`` times for that user before it answers."""
+
+    def __init__(self, devices: dict[int, list[Device]], failures: dict[int, int]) -> None:
+        super().__init__(devices)
+        self.failures = failures
+
+    async def list_devices(self, user_id: int) -> list[Device]:
+        if self.failures.get(user_id, 0) > 0:
+            self.failures[user_id] -= 1
+            raise Unavailable("accounts store blip")
+        return await super().list_devices(user_id)
+
+
+async def test_a_blip_is_retried_and_a_failing_recipient_costs_only_its_own_push() -> None:
+    # OFFLINE's first lookup fails (retried: pushed); OFFLINE_TOO's always fail (no push);
+    # neither fails the message's other recipients or the send.
+    devices = FlakyDevices(_everyone(), {OFFLINE: 1, OFFLINE_TOO: RETRIES})
+    setup = Setup(devices)
+    jobs = await setup.plan([OFFLINE, OFFLINE_TOO])
+    assert [j.device_id for j in jobs] == [410]
+    assert devices.failures == {OFFLINE: 0, OFFLINE_TOO: 0}
