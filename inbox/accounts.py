@@ -77,10 +77,13 @@ class AccountService:
             device = await self._own_device(Caller(user.user_id, 0), device_id)
             if not device.active:
                 raise NotFound(f"device {device_id} was logged out")
-            name = device_name or device.device_name
+            name = (device_name or device.device_name)[:MAX_NAME]
             device = replace(device, platform=platform, device_name=name)
+            # Written without the cursor and token read above (put_device keeps the stored
+            # ones): an ack or a token change landing meanwhile must not be undone.
+            stored = replace(device, cur_max_msg_id=0, push=None)
         else:
-            device = Device(
+            device = stored = Device(
                 device_id=self._next_id(),
                 user_id=user.user_id,
                 device_name=(device_name or platform)[:MAX_NAME],
@@ -89,7 +92,7 @@ class AccountService:
                 cur_max_msg_id=0,
                 created_at_ms=self._clock.now_ms(),
             )
-        await self._accounts.put_device(device)
+        await self._accounts.put_device(stored)
         return device, self.tokens.issue(Caller(user.user_id, device.device_id))
 
     async def authenticate(self, token: str | None) -> Caller:

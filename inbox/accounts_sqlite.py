@@ -14,6 +14,18 @@ DEVICE_COLUMNS = (
     " last_seen_ms, push_provider, push_token, push_topic"
 )
 USER_COLUMNS = "user_id, username, display_name, password_hash, created_at_ms"
+_PUT_DEVICE = (
+    f"INSERT INTO devices ({DEVICE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (device_id) DO UPDATE SET user_id = excluded.user_id,"
+    " device_name = excluded.device_name, platform = excluded.platform,"
+    " active = excluded.active, created_at_ms = excluded.created_at_ms,"
+    " last_seen_ms = excluded.last_seen_ms,"
+    " cur_max_msg_id = MAX(devices.cur_max_msg_id, excluded.cur_max_msg_id),"
+    " push_provider = COALESCE(excluded.push_provider, devices.push_provider),"
+    " push_token = COALESCE(excluded.push_token, devices.push_token),"
+    " push_topic = CASE WHEN excluded.push_token IS NULL THEN devices.push_topic"
+    " ELSE excluded.push_topic END"
+)
 
 
 def _device(row: tuple[Any, ...] | None) -> Device | None:
@@ -59,6 +71,8 @@ class SqliteAccountStore:
         return await self._db.run(lambda conn: _user(conn.execute(sql, (value,)).fetchone()))
 
     async def put_device(self, device: Device) -> None:
+        """Insert or update a device. Its cursor only moves up and a ``None`` push keeps the
+        token the device has (tokens change through ``set_push``), as on Cassandra."""
         push = device.push
         row = (
             device.device_id, device.user_id, device.device_name, device.platform,
@@ -66,13 +80,9 @@ class SqliteAccountStore:
             push.provider if push else None, push.token if push else None,
             push.topic if push else None,
         )
-        await self._db.run(
-            lambda conn: conn.execute(
-                f"INSERT OR REPLACE INTO devices ({DEVICE_COLUMNS})"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                row,
-            )
-        )
+        # An upsert, not INSERT OR REPLACE: a replace would also delete any other device
+        # holding the same (unique) push token, and lower a cursor an ack just raised.
+        await self._db.run(lambda conn: conn.execute(_PUT_DEVICE, row))
 
     async def get_device(self, device_id: int) -> Device | None:
         sql = f"SELECT {DEVICE_COLUMNS} FROM devices WHERE device_id = ?"

@@ -133,6 +133,11 @@ async def test_accounts_users_devices_cursors_and_push_tokens(stores: Stores) ->
     assert [d.device_id for d in await accounts.list_devices(user_id)] == [phone, desk]
     assert await accounts.ack(phone, 50) == 50
     assert await accounts.ack(phone, 40) == 50  # never back
+    await accounts.set_push(phone, PushTarget("fcm", "tok-0"))
+    await accounts.put_device(Device(phone, user_id, "re", "ios", True, 0, 10))  # a re-login
+    again = await accounts.get_device(phone)
+    assert again is not None and again.cur_max_msg_id == 50 and again.device_name == "re"
+    assert again.push == PushTarget("fcm", "tok-0")  # None keeps the token
     await accounts.touch(phone, 1234)
     device = await accounts.get_device(phone)
     assert device is not None and device.cur_max_msg_id == 50 and device.last_seen_ms == 1234
