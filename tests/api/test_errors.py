@@ -109,7 +109,7 @@ def test_a_chunked_body_over_the_limit_is_413(client: httpx.Client) -> None:
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: the limit counts as it reads
         yield b'{"body": "'
-        for _ in range(100):
+        for _ in range(200):  # 200 KB, over the 128 KiB limit
             yield b"x" * 1000
 
     r = client.post("/v1/messages", content=chunks(),
