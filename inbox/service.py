@@ -17,7 +17,7 @@ from typing import Protocol
 
 from idgen.clock import Clock
 from inbox.conversations import direct_id
-from inbox.errors import InvalidInput, NotFound, TooLarge
+from inbox.errors import Forbidden, InvalidInput, NotFound, TooLarge
 from inbox.known_users import KnownUsers
 from inbox.models import (
     AppendBatch,
@@ -112,7 +112,15 @@ class MessageService:
     async def send(self, caller: Caller, request: SendRequest) -> tuple[SendReceipt, bool]:
         """Store the message in every inbox involved; return the receipt and "was a replay"."""
         validate_send(request)
-        conversation_id, audience = await self._audience(caller, request)
+        try:
+            conversation_id, audience = await self._audience(caller, request)
+        except (Forbidden, NotFound):
+            # A retry of a stored send answers as the send did, even when the sender has
+            # left the group since: idempotency comes before permission.
+            earlier = await self._inbox.receipt((caller.user_id, request.client_msg_id))
+            if earlier is None:
+                raise
+            return earlier, True
         msg_id = self._next_id()
         now = self._clock.now_ms()
         draft = EntryDraft(

@@ -22,6 +22,7 @@ from inbox.models import (
     Message,
     MessageStatus,
     PushTarget,
+    SendReceipt,
     User,
 )
 
@@ -64,6 +65,11 @@ class InboxStore(Protocol):
 
     async def get_message(self, msg_id: int) -> Message | None:
         """One message by id, or None when unknown or deleted for everyone."""
+        ...
+
+    async def receipt(self, key: tuple[int, str]) -> SendReceipt | None:
+        """The receipt a stored append with idempotency ``key`` answered, None if there is
+        none (so a retry can be told its original answer before anything else is checked)."""
         ...
 
     async def ping(self) -> None:

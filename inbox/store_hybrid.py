@@ -392,6 +392,20 @@ class HybridInboxStore:
         """Conversation history, newest first (from Cassandra)."""
         return await self.durable.history(conversation_id, before, limit, self._clock_ms())
 
+    async def receipt(self, key: tuple[int, str]) -> SendReceipt | None:
+        """Redis' receipt (always of a committed attempt), else Cassandra's if its attempt
+        committed (``_settled``: 503 while it may still commit)."""
+        try:
+            value = await self.log.redis.get(idem_key(*key))
+        except _REDIS_ERRORS as exc:
+            raise _redis_down(exc) from exc
+        if value is not None and text(value).startswith("r:"):
+            return SendReceipt(*json.loads(text(value)[2:]))
+        earlier = await self.durable.get_receipt(*key)
+        if earlier is None:
+            return None
+        return await self._settled(earlier, key, key[0])
+
     async def get_message(self, msg_id: int) -> Message | None:
         """One message by id (from Cassandra)."""
         return await self.durable.get_message(msg_id)

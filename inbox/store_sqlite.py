@@ -129,6 +129,9 @@ class SqliteInboxStore:
 
         return await self._db.run(query)
 
+    async def receipt(self, key: tuple[int, str]) -> SendReceipt | None:
+        return await self._db.run(lambda conn: _replay(conn, key))
+
     async def get_message(self, msg_id: int) -> Message | None:
         def query(conn: sqlite3.Connection) -> Message | None:
             row = conn.execute(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from inbox.errors import Unavailable
-from inbox.models import AppendBatch, Appended, EntryKind, InboxPage, Message
+from inbox.models import AppendBatch, Appended, EntryKind, InboxPage, Message, SendReceipt
 from inbox.store import InboxStore
 
 
@@ -42,6 +42,9 @@ class FlakyInbox:
 
     async def get_message(self, msg_id: int) -> Message | None:
         return await self._inner.get_message(msg_id)
+
+    async def receipt(self, key: tuple[int, str]) -> SendReceipt | None:
+        return await self._inner.receipt(key)
 
     async def ping(self) -> None:
         await self._inner.ping()

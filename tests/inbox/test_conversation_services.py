@@ -460,3 +460,14 @@ async def test_delete_for_everyone_reaches_members_who_left_after_the_message(
     for who in (alice, bob, carol):
         assert [e.draft.msg_id for e in await world.entries(who, EntryKind.DELETE)] == [msg_id]
     assert await world.entries(dave, EntryKind.DELETE) == []
+
+
+async def test_a_send_retried_after_leaving_the_group_is_still_a_replay(world: World) -> None:
+    alice, bob, _, _ = world.users
+    group = await world.groups.create(alice, "Team", [bob.user_id])
+    request = SendRequest("see you", "k-left", to_group=group.group_id)
+    first, _ = await world.messages.send(bob, request)  # stored; say the answer was lost
+    await world.groups.remove_member(bob, group.group_id, bob.user_id)  # bob leaves
+    assert await world.messages.send(bob, request) == (first, True)
+    with pytest.raises(Forbidden):  # a new send is refused as before
+        await world.messages.send(bob, SendRequest("hi", "k-new", to_group=group.group_id))

@@ -101,6 +101,8 @@ async def test_idempotency_key_makes_concurrent_appends_happen_once(stores: Stor
     assert len(entries) == 1
     receipt = results[0].receipt
     assert receipt is not None and entries[0].draft.msg_id == receipt.msg_id
+    assert await stores.inbox.receipt((alice, "same-key")) == receipt
+    assert await stores.inbox.receipt((alice, "other-key")) is None
 
 
 async def test_delete_for_everyone_hides_the_message(stores: Stores) -> None:
