@@ -102,20 +102,23 @@ def raw_xadd_benchmark(url: str, body: str) -> Sample | None:
 
 def raw_lua_fanout(url: str, body: str, fanout: int) -> Sample | None:
     """``redis-benchmark`` running one EVAL of ``fanout`` XADDs per request."""
-    keys = [f"rawlua:{{u:{i}}}" for i in range(fanout)]
-    requests = max(2000, 400_000 // fanout)
-    command = ["EVAL", LUA_FANOUT, str(fanout), *keys, "10000", body]
-    name = f"redis raw EVAL of {fanout} XADDs (redis-benchmark)"
-    return redis_benchmark(url, name, requests, fanout, command)
+    return _raw_eval(url, body, fanout, LUA_FANOUT, "rawlua",
+                     f"redis raw EVAL of {fanout} XADDs (redis-benchmark)", 400_000)
 
 
 def raw_lua_log_commands(url: str, body: str, fanout: int) -> Sample | None:
     """``redis-benchmark`` running one EVAL of the log's four commands per recipient."""
-    keys = [f"rawlog:{{u:{i}}}" for i in range(fanout)]
-    requests = max(2000, 200_000 // fanout)
-    command = ["EVAL", LUA_LOG_COMMANDS, str(fanout), *keys, "10000", body]
-    name = f"redis raw EVAL of the log's 4 commands x {fanout}"
-    return redis_benchmark(url, name, requests, fanout, command)
+    return _raw_eval(url, body, fanout, LUA_LOG_COMMANDS, "rawlog",
+                     f"redis raw EVAL of the log's 4 commands x {fanout}", 200_000)
+
+
+def _raw_eval(url: str, body: str, fanout: int, script: str, prefix: str, name: str,
+              entries: int) -> Sample | None:  # fmt: skip
+    """``script`` over ``fanout`` keys ``<prefix>:{u:<i>}`` (ARGV: maxlen, body), about
+    ``entries`` entries in all."""
+    keys = [f"{prefix}:{{u:{i}}}" for i in range(fanout)]
+    command = ["EVAL", script, str(fanout), *keys, "10000", body]
+    return redis_benchmark(url, name, max(2000, entries // fanout), fanout, command)
 
 
 async def raw_xadd_python(redis: Redis, body: str, total: int = 200_000) -> Sample:
