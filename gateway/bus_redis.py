@@ -29,7 +29,7 @@ import json
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -244,8 +244,11 @@ class RedisLiveBus:
         await self._write([])
         self._tasks = [
             asyncio.create_task(self._listen(), name=f"bus-listen-{self.node_id}"),
-            asyncio.create_task(self._refresh(), name=f"bus-refresh-{self.node_id}"),
-            asyncio.create_task(self._sweep_loop(), name=f"bus-sweep-{self.node_id}"),
+            # Re-register local connections every ttl/3; sweep dead nodes every ttl/4.
+            asyncio.create_task(self._every(self._ttl_ms / 3000, self.refresh),
+                                name=f"bus-refresh-{self.node_id}"),
+            asyncio.create_task(self._every(self._ttl_ms / 4000, self.sweep),
+                                name=f"bus-sweep-{self.node_id}"),
         ]
 
     async def close(self) -> None:
@@ -285,23 +288,15 @@ class RedisLiveBus:
                 pipe.sadd(node_conns_key(self.node_id), f"{uid}:{device}")
             await pipe.execute()
 
-    async def _refresh(self) -> None:
-        """Re-register every local connection each ``ttl / 3``; survive Redis blips."""
+    @staticmethod
+    async def _every(period_s: float, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work`` every ``period_s`` for good, surviving Redis blips."""
         while True:
-            await asyncio.sleep(self._ttl_ms / 3000)
+            await asyncio.sleep(period_s)
             try:
-                await self.refresh()
+                await work()
             except (RedisError, OSError) as exc:
-                log.warning("live bus refresh failed: %s", exc)
-
-    async def _sweep_loop(self) -> None:
-        """Sweep every ``ttl / 4``; survive Redis blips."""
-        while True:
-            await asyncio.sleep(self._ttl_ms / 4000)
-            try:
-                await self.sweep()
-            except (RedisError, OSError) as exc:
-                log.warning("live bus sweep failed: %s", exc)
+                log.warning("live bus %s failed: %s", work.__name__, exc)
 
     async def sweep(self) -> None:
         """Clean up after every listed node whose alive key expired (it died)."""

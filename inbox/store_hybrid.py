@@ -300,8 +300,8 @@ class HybridInboxStore:
                 if await self.log.redis.set(rkey, token, nx=True, px=self.claim_ttl_ms):
                     return rkey, token
                 value = await self.log.redis.get(rkey)
-                if value is not None and text(value).startswith("r:"):
-                    return SendReceipt(*json.loads(text(value)[2:]))
+                if (cached := _cached_receipt(value)) is not None:
+                    return cached
                 if value is not None and time.monotonic() > give_up:
                     raise Unavailable("the same client_msg_id is being sent; retry")
                 if value is not None:
@@ -399,8 +399,8 @@ class HybridInboxStore:
             value = await self.log.redis.get(idem_key(*key))
         except _REDIS_ERRORS as exc:
             raise _redis_down(exc) from exc
-        if value is not None and text(value).startswith("r:"):
-            return SendReceipt(*json.loads(text(value)[2:]))
+        if (cached := _cached_receipt(value)) is not None:
+            return cached
         earlier = await self.durable.get_receipt(*key)
         if earlier is None:
             return None
@@ -426,3 +426,11 @@ def _receipt_json(receipt: SendReceipt) -> str:
     return "r:" + json.dumps(
         [receipt.msg_id, receipt.id, receipt.conversation_id, receipt.created_at_ms]
     )
+
+
+def _cached_receipt(value: Any) -> SendReceipt | None:
+    """The receipt an idempotency key holds in Redis (``_receipt_json``), None for a claim
+    (``p:<token>``) or no value."""
+    if value is None or not text(value).startswith("r:"):
+        return None
+    return SendReceipt(*json.loads(text(value)[2:]))

@@ -155,14 +155,12 @@ RETRIES = 3
 
 async def _retrying(work: Callable[[], Awaitable[T]], delay_s: float = 0.05) -> T:
     """``work()``, tried again after ``Unavailable`` (up to ``RETRIES`` attempts, backing off)."""
-    for attempt in range(RETRIES):
+    for attempt in range(RETRIES - 1):
         try:
             return await work()
         except Unavailable:
-            if attempt == RETRIES - 1:
-                raise
             await asyncio.sleep(delay_s * 2**attempt)
-    raise AssertionError("unreachable")
+    return await work()
 
 
 def _no_push(user_id: int, error: BaseException) -> None:
