@@ -192,13 +192,15 @@ async def ping_forever(ws: ClientConnection, every_s: float) -> None:
 
 
 async def arrivals(ws: ClientConnection, op: str, count: int) -> dict[str, float]:
-    """Inbox id -> loop time of arrival, for ``count`` ids carried by ``op`` frames."""
+    """``msg_id`` -> loop time of arrival, for ``count`` messages carried by ``op`` frames
+    (by ``msg_id``: an entry's ``id`` is its position in one inbox, and the sender's and the
+    recipient's positions for one message may differ)."""
     loop = asyncio.get_running_loop()
     seen: dict[str, float] = {}
     while len(seen) < count:
         frame = await next_frame(ws, op, timeout=30)
         for item in frame["entries"] if op == "entries" else [frame]:
-            seen[item["id"]] = loop.time()
+            seen[item["msg_id"]] = loop.time()
     return seen
 
 
