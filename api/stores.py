@@ -29,7 +29,7 @@ from idgen.leased import LeasedSnowflake
 from idgen.snowflake import SnowflakeGenerator
 from inbox.accounts_sqlite import SqliteAccountStore
 from inbox.conversations_sqlite import SqliteConversationStore
-from inbox.errors import Unavailable
+from inbox.errors import dependency_failed
 from inbox.groups_sqlite import SqliteGroupStore
 from inbox.mutes_sqlite import SqliteMuteStore
 from inbox.ratelimit import MemoryRateLimiter, RateLimiter
@@ -232,6 +232,6 @@ async def lease_worker_id(redis: Redis, node_name: str, clock: Clock, stack: Asy
         try:
             return ids.next_id()
         except LeaseLostError as exc:
-            raise Unavailable(str(exc)) from exc
+            raise dependency_failed("the id allocator", "a worker-id lease", exc) from exc
 
     return next_id

@@ -36,7 +36,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.bus import Event, ExpiryHandler, Handler
-from inbox.errors import Unavailable
+from inbox.errors import Unavailable, dependency_failed
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def _text(value: Any) -> str:
 
 def _unavailable(exc: Exception) -> Unavailable:
     """The 503 for a registry call Redis did not answer."""
-    return Unavailable(f"the connection registry (Redis) is unavailable: {exc}")
+    return dependency_failed("Redis", "connection registry", exc)
 
 
 class RedisLiveBus:

@@ -18,12 +18,20 @@ PUSH_PROVIDERS = frozenset({"fcm", "apns"})
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 MAX_NAME = 64
+MAX_PUSH_TOKEN = 4096
+MAX_PUSH_TOPIC = 255
+
+
+def check_username(username: str) -> None:
+    """A username breaking the signup rule can name no account: refused before any lookup
+    (every backend answers the same, and no store sees a key it cannot take)."""
+    if not USERNAME.fullmatch(username):
+        raise InvalidInput("username must be 3-32 characters of a-z 0-9 _ . -")
 
 
 def check_signup(username: str, password: str, display_name: str | None) -> None:
     """API rules for a new account."""
-    if not USERNAME.fullmatch(username):
-        raise InvalidInput("username must be 3-32 characters of a-z 0-9 _ . -")
+    check_username(username)
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise InvalidInput(f"password must be {MIN_PASSWORD}..{MAX_PASSWORD} characters")
     if display_name is not None and not 1 <= len(display_name) <= MAX_NAME:
@@ -70,6 +78,7 @@ class AccountService:
         """Check the password and start (or resume) a device session."""
         if platform not in PLATFORMS:
             raise InvalidInput(f"platform must be one of {', '.join(sorted(PLATFORMS))}")
+        check_username(username)
         user = await self._accounts.find_user(username)
         if user is None or not await verify_password(password, user.password_hash):
             raise Unauthorized("wrong username or password", code="invalid_credentials")
@@ -112,6 +121,7 @@ class AccountService:
         return user
 
     async def find(self, username: str) -> User:
+        check_username(username)
         user = await self._accounts.find_user(username)
         if user is None:
             raise NotFound(f"no user {username!r}")
@@ -128,8 +138,10 @@ class AccountService:
     async def set_push(self, caller: Caller, device_id: int, target: PushTarget) -> None:
         if target.provider not in PUSH_PROVIDERS:
             raise InvalidInput("provider must be 'fcm' or 'apns'")
-        if not 1 <= len(target.token) <= 4096:
-            raise InvalidInput("token must be 1..4096 characters")
+        if not 1 <= len(target.token) <= MAX_PUSH_TOKEN:
+            raise InvalidInput(f"token must be 1..{MAX_PUSH_TOKEN} characters")
+        if target.topic is not None and not 1 <= len(target.topic) <= MAX_PUSH_TOPIC:
+            raise InvalidInput(f"topic must be 1..{MAX_PUSH_TOPIC} characters")
         await self._active_own_device(caller, device_id)
         await self._accounts.set_push(device_id, target)
 

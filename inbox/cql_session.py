@@ -27,7 +27,7 @@ from cassandra.query import Statement, tuple_factory
 
 from inbox.cassandra_schema import DEFAULT_REPLICATION, create_schema
 from inbox.cql_writes import WriteCombiner
-from inbox.errors import Unavailable
+from inbox.errors import dependency_failed
 
 _DRIVER_ERRORS = (DriverException, RequestExecutionException, NoHostAvailable, OSError)
 
@@ -102,7 +102,7 @@ class CqlSession:
         try:
             return await asyncio.to_thread(build)
         except _DRIVER_ERRORS as exc:
-            raise Unavailable(f"Cassandra unreachable: {exc}") from exc
+            raise dependency_failed("Cassandra", "connect", exc) from exc
 
     async def execute(self, name: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run the prepared statement ``name``; its first page of rows (use LIMIT)."""
@@ -125,7 +125,7 @@ class CqlSession:
             )
             return await future
         except _DRIVER_ERRORS as exc:
-            raise Unavailable(f"Cassandra request {name} failed: {exc}") from exc
+            raise dependency_failed("Cassandra", name, exc) from exc
 
     async def execute_all(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> None:
         """Run statements concurrently; ``Unavailable`` if any failed (after all finished).
@@ -135,7 +135,7 @@ class CqlSession:
         try:
             bound = [self.prepared[name].bind(params) for name, params in calls]
         except _DRIVER_ERRORS as exc:
-            raise Unavailable(f"Cassandra unreachable: {exc}") from exc
+            raise dependency_failed("Cassandra", "connect", exc) from exc
         await self._execute_statements(bound)
 
     async def write_batched(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> None:
@@ -173,7 +173,7 @@ class CqlSession:
                 if error is None:
                     future.set_result(None)
                 else:
-                    future.set_exception(Unavailable(f"Cassandra write failed: {error}"))
+                    future.set_exception(dependency_failed("Cassandra", "write", error))
 
         def one_done(error: BaseException | None) -> None:
             with lock:
@@ -189,7 +189,7 @@ class CqlSession:
                 response = self._session.execute_async(statement)
                 response.add_callbacks(lambda _rows: one_done(None), one_done)
         except _DRIVER_ERRORS as exc:
-            raise Unavailable(f"Cassandra unreachable: {exc}") from exc
+            raise dependency_failed("Cassandra", "connect", exc) from exc
         await future
 
     async def close(self) -> None:
@@ -198,7 +198,7 @@ class CqlSession:
 
 
 def _write_failed(error: BaseException) -> BaseException:
-    return Unavailable(f"Cassandra write failed: {error}")
+    return dependency_failed("Cassandra", "write", error)
 
 
 _TABLE_REF = re.compile(r"\b(FROM|INTO|UPDATE)\s+([a-z_]+)\b")

@@ -7,7 +7,10 @@ retry could double.
 
 from __future__ import annotations
 
+import logging
 import math
+
+log = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
@@ -73,7 +76,19 @@ class RateLimited(DomainError):
 
 
 class Unavailable(DomainError):
-    """A backing store cannot take the request; nothing happened and a retry is safe."""
+    """A backing store cannot take the request; nothing happened and a retry is safe.
+
+    Its message is fixed text naming the dependency: a store's own error text can carry
+    internals (queries, keys, addresses) and goes to the log instead (``dependency_failed``).
+    """
 
     status = 503
     code = "unavailable"
+
+
+def dependency_failed(dependency: str, operation: str, error: BaseException | str
+                      ) -> Unavailable:
+    """Log why ``dependency`` failed ``operation`` and return the 503 to raise, whose message
+    names only the dependency."""
+    log.warning("%s: %s failed: %s", dependency, operation, error)
+    return Unavailable(f"{dependency} is unavailable; retry later")

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from inbox.errors import Unavailable
+from inbox.errors import Unavailable, dependency_failed
 
 T = TypeVar("T")
 
@@ -113,7 +113,7 @@ class SqliteDatabase:
         except (sqlite3.OperationalError, sqlite3.InterfaceError) as exc:
             # Locked, full, I/O failure, misuse: the request had no effect; an
             # IntegrityError, by contrast, is a bug and stays one.
-            raise Unavailable(f"embedded database error: {exc}") from exc
+            raise dependency_failed("the embedded database", "a query", exc) from exc
 
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         result = fn(self._conn)  # type: ignore[arg-type]  # None only while connecting

@@ -62,7 +62,7 @@ from redis.exceptions import RedisError
 
 from idgen.snowflake import min_id_for_ms
 from inbox.cassandra_schema import BUCKET_MS
-from inbox.errors import Unavailable
+from inbox.errors import Unavailable, dependency_failed
 from inbox.log_redis import (
     NeedsSeed,
     RedisInboxLog,
@@ -91,7 +91,7 @@ _MAX_POSITION = 2**63 - 2
 
 
 def _redis_down(exc: BaseException) -> Unavailable:
-    return Unavailable(f"Redis unavailable: {exc}")
+    return dependency_failed("Redis", "inbox log", exc)
 
 
 class HybridInboxStore:

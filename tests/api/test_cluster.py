@@ -184,7 +184,8 @@ def test_redis_restarted_empty_loses_no_acknowledged_message(
                 assert ready.json()["checks"]["cassandra"] == "ok"
                 down = send(ca, alice, bob.user_id, "while down")
                 assert down.status_code == 503
-                assert down.json()["error"]["code"] == "unavailable"
+                assert down.json()["error"] == {"code": "unavailable",
+                                                "message": "Redis is unavailable; retry later"}
                 served, _ = sync_all(cb, bob)  # from Cassandra, up to a time-safe mark
                 redis.start()  # same port, empty memory
                 after = [send_retrying((ca, cb)[i % 2], alice, bob.user_id, f"a{i}")
