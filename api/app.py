@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI, WebSocket
 
 from api.errors import BodyLimit, install_error_handlers
+from api.metrics import HttpMetrics
 from api.routes import accounts, conversations, groups, messages, ops, presence
 from api.settings import Settings
 from api.wiring import open_services
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """A WeChat-style inbox-per-user sync queue messenger.
 
@@ -28,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with AsyncExitStack() as stack:
             services = await open_services(settings, stack)
             app.state.services = services
+            log.info("%s", settings.summary())
             yield
             await services.gateway.hub.drain(reconnect_after_ms=1000, grace_s=0.2)
 
@@ -35,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   lifespan=lifespan)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(HttpMetrics)  # outermost: counts the body limit's refusals too
     for module in (accounts, conversations, groups, messages, ops, presence):
         app.include_router(module.router)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -76,6 +77,31 @@ class Settings(BaseSettings):
     def node_name(self) -> str:
         return self.node_id or f"{self.host}:{self.port}"
 
+    def jwt_secret_path(self) -> Path:
+        """Where the embedded default keeps the secret it generated."""
+        return self.data_dir / "jwt-secret"
+
+    def jwt_secret_origin(self) -> str:
+        """Where ``resolve_jwt_secret`` takes the secret from, for the start-up log (never
+        the secret itself)."""
+        if self.jwt_secret:
+            return "MESSENGER_JWT_SECRET"
+        return f"{self.jwt_secret_path()} (generated on first start, kept)"
+
+    def summary(self) -> str:
+        """One line for the start-up log: mode, where the data is, URL and the secret's
+        origin. Passwords in the Redis URL are masked."""
+        if self.backend == "production":
+            where = (f"stores redis={_mask_password(self.redis_url or '')} "
+                     f"cassandra={self.cassandra_hosts} keyspace={self.cassandra_keyspace}")
+        else:
+            where = f"data dir {self.data_dir.resolve()}"
+            if self.redis_url:
+                where += f", redis={_mask_password(self.redis_url)}"
+        return (f"Inbox Messenger: {self.backend} mode, {where}, "
+                f"listening on http://{self.host}:{self.port}, "
+                f"JWT secret from {self.jwt_secret_origin()}")
+
     def resolve_jwt_secret(self) -> str:
         """The configured secret; the embedded default generates one into its data dir.
 
@@ -88,9 +114,18 @@ class Settings(BaseSettings):
             return self.jwt_secret
         if self.backend != "embedded" or self.redis_url:
             raise ValueError("MESSENGER_JWT_SECRET is required with Redis or Cassandra")
-        path = self.data_dir / "jwt-secret"
+        path = self.jwt_secret_path()
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+
+def _mask_password(url: str) -> str:
+    """``url`` with the password of its user info replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -20,6 +20,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError
 
+from api.metrics import timed
 from api.settings import Settings
 from gateway.bus import LiveBus, LocalLiveBus
 from idgen.clock import Clock
@@ -74,13 +75,31 @@ class Stores:
 
 
 async def open_stores(settings: Settings, stack: AsyncExitStack, clock: Clock) -> Stores:
-    """Open the backend ``settings.backend`` names, over one Redis client when configured."""
+    """Open the backend ``settings.backend`` names, over one Redis client when configured;
+    every store operation is timed into ``messenger_store_operation_seconds``."""
     redis = open_redis(settings.redis_url) if settings.redis_url else None
     if redis is not None:
         stack.push_async_callback(redis.aclose)
     if settings.backend == "production":
-        return await open_production_stores(settings, stack, clock, redis)
-    return await open_embedded_stores(settings, stack, clock, redis)
+        return timed_stores(await open_production_stores(settings, stack, clock, redis),
+                            inbox="redis+cassandra", durable="cassandra", hot="redis")
+    return timed_stores(await open_embedded_stores(settings, stack, clock, redis),
+                        inbox="sqlite", durable="sqlite",
+                        hot="memory" if redis is None else "redis")
+
+
+def timed_stores(stores: Stores, *, inbox: str, durable: str, hot: str) -> Stores:
+    """``stores`` with each port's operations timed under its backend's name."""
+    return replace(
+        stores,
+        inbox=timed(stores.inbox, inbox, "inbox"),
+        accounts=timed(stores.accounts, durable, "accounts"),
+        mutes=timed(stores.mutes, durable, "mutes"),
+        groups=timed(stores.groups, durable, "groups"),
+        conversations=timed(stores.conversations, durable, "conversations"),
+        bus=timed(stores.bus, hot, "live_bus"),
+        ratelimiter=timed(stores.ratelimiter, hot, "ratelimit"),
+    )
 
 
 async def open_embedded_stores(settings: Settings, stack: AsyncExitStack, clock: Clock,

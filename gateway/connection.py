@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket
 
 from gateway import frames
 from gateway.delivery import Delivery
+from gateway.metrics import FRAMES_SENT, SLOW_READER_DROPS, WS_CLOSES
 from inbox.models import Caller, Entry, InboxPage
 from inbox.wire import entry_json
 
@@ -64,14 +65,19 @@ class Connection:
             self._outbox.put_nowait(frames.encode(frame))
         except asyncio.QueueFull:
             log.info("disconnecting slow client %s", self.session_id)
+            SLOW_READER_DROPS.inc()
+            WS_CLOSES.labels(str(CLOSE_TRY_AGAIN)).inc()
             self._close_code, self._close_reason = CLOSE_TRY_AGAIN, "too slow; reconnect and sync"
             self._writer.cancel()
             asyncio.get_running_loop().create_task(self._close_now())
+            return
+        FRAMES_SENT.labels(frame["op"]).inc()
 
     def close(self, code: int, reason: str = "") -> None:
         """Close after the frames already queued have gone out."""
         if self.closing:
             return
+        WS_CLOSES.labels(str(code)).inc()
         self._close_code, self._close_reason = code, reason
         try:
             self._outbox.put_nowait(None)

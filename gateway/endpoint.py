@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from gateway import frames
+from gateway import frames, metrics
 from gateway.connection import CLOSE_HEARTBEAT, CLOSE_TRY_AGAIN, CLOSE_UNAUTHORIZED, Connection
 from gateway.handlers import FrameHandlers
 from gateway.hub import Hub
@@ -122,20 +122,25 @@ class Gateway:
         return False
 
     async def _on_message(self, conn: Connection, text: str | None) -> None:
-        ref = None
         try:
             frame = frames.parse_frame(text)
-            ref = frame.ref
+        except frames.FrameError as exc:
+            metrics.received("unknown" if exc.code == "unknown_op" else None)
+            conn.send(frames.error(exc.code, exc.message, exc.ref))
+            return
+        metrics.received(frame.op)
+        try:
             await self.handlers.handle(conn, frame)
         except frames.FrameError as exc:
             conn.send(frames.error(exc.code, exc.message, exc.ref))
         except DomainError as exc:
-            conn.send(frames.error(exc.code, exc.message, ref))
+            conn.send(frames.error(exc.code, exc.message, frame.ref))
             if isinstance(exc, Unauthorized):
                 conn.close(CLOSE_UNAUTHORIZED, exc.code)
         except Exception:  # a bug must cost this frame, not the connection or the process
             log.exception("frame handler failed")
-            conn.send(frames.error("internal", "the server failed to handle this frame", ref))
+            conn.send(frames.error("internal", "the server failed to handle this frame",
+                                   frame.ref))
 
     async def _refuse(self, ws: WebSocket, exc: DomainError) -> None:
         body = {"error": {"code": exc.code, "message": exc.message}}

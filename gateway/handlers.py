@@ -12,6 +12,7 @@ from inbox.models import Caller
 from inbox.ratelimit import SendLimit
 from inbox.service import MessageService, SendRequest
 from inbox.wire import receipt_json
+from sync.metrics import ACKS, SYNCS
 from sync.service import SyncService
 
 Handler = Callable[[Connection, ClientFrame], Awaitable[None]]
@@ -39,10 +40,12 @@ class FrameHandlers:
         conn.send(frames.with_ref({"op": "pong"}, frame.ref))
 
     async def op_sync(self, conn: Connection, frame: ClientFrame) -> None:
+        SYNCS.labels("ws").inc()
         conn.delivery.on_sync(require_id(frame, "cur_max_msg_id"))
         conn.schedule_pump()
 
     async def op_ack(self, conn: Connection, frame: ClientFrame) -> None:
+        ACKS.labels("ws").inc()
         await self._sync.ack(conn.caller.device_id, require_id(frame, "cur_max_msg_id"))
 
     async def op_send(self, conn: Connection, frame: ClientFrame) -> None:

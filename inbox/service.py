@@ -19,6 +19,7 @@ from idgen.clock import Clock
 from inbox.conversations import direct_id
 from inbox.errors import Forbidden, InvalidInput, NotFound, TooLarge
 from inbox.known_users import KnownUsers
+from inbox.metrics import ENTRIES_APPENDED, SENDS
 from inbox.models import (
     AppendBatch,
     Appended,
@@ -120,6 +121,7 @@ class MessageService:
             earlier = await self._inbox.receipt((caller.user_id, request.client_msg_id))
             if earlier is None:
                 raise
+            SENDS.labels("replayed").inc()
             return earlier, True
         msg_id = self._next_id()
         now = self._clock.now_ms()
@@ -142,11 +144,14 @@ class MessageService:
         )
         appended = await self.append(batch)
         assert appended.receipt is not None  # receipt_for is set  # noqa: S101
+        SENDS.labels("replayed" if appended.replayed else "stored").inc()
         return appended.receipt, appended.replayed
 
     async def append(self, batch: AppendBatch) -> Appended:
         """Append any entry batch and tell the listeners (shared by every writer of entries)."""
         appended = await self._inbox.append(batch)
+        if not appended.replayed:
+            ENTRIES_APPENDED.labels(batch.draft.kind.value).inc(len(batch.user_ids))
         try:
             for step in self.steps:
                 await step.after_append(batch, appended)

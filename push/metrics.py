@@ -1,13 +1,16 @@
-"""Push delivery counters, by provider, rendered in the Prometheus text format.
+"""Push delivery counters, by provider.
 
-In-process and lock-free (one event loop updates them); ``GET /metrics`` concatenates
-``render_prometheus()`` with the other components' metrics.
+``PushMetrics`` keeps the counts of one set of workers (tests and ``messenger push-worker``
+read them back) and adds every increment to the process's Prometheus counters
+``messenger_push_<name>_total{provider}``, which ``GET /metrics`` exposes.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Literal, get_args
+
+from prometheus_client import Counter as PromCounter
 
 Counter = Literal["sent", "failed", "retried", "dead_lettered", "dropped_tokens"]
 
@@ -19,19 +22,18 @@ HELP: dict[Counter, str] = {
     "dropped_tokens": "Device push tokens removed because the provider rejected them.",
 }
 
-
-def _escape(value: str) -> str:
-    """A Prometheus label value: backslash, double quote and newline escaped."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+PROMETHEUS: dict[Counter, PromCounter] = {
+    name: PromCounter(f"messenger_push_{name}_total", HELP[name], ["provider"])
+    for name in get_args(Counter)
+}
 
 
 class PushMetrics:
-    """Monotonic counters ``<prefix>_<name>_total{provider="..."}``."""
+    """Monotonic counters by name and provider."""
 
     COUNTERS: tuple[Counter, ...] = get_args(Counter)
 
-    def __init__(self, prefix: str = "messenger_push") -> None:
-        self.prefix = prefix
+    def __init__(self) -> None:
         self._counts: dict[Counter, defaultdict[str, int]] = {
             name: defaultdict(int) for name in self.COUNTERS
         }
@@ -41,6 +43,7 @@ class PushMetrics:
         if amount < 0:
             raise ValueError(f"counters only go up, got {amount}")
         self._counts[name][provider] += amount
+        PROMETHEUS[name].labels(provider).inc(amount)
 
     def get(self, name: Counter, provider: str) -> int:
         """The current value of counter ``name`` for ``provider`` (0 if never counted)."""
@@ -49,15 +52,3 @@ class PushMetrics:
     def snapshot(self) -> dict[str, dict[str, int]]:
         """A copy of every counter: ``{name: {provider: value}}``."""
         return {name: dict(values) for name, values in self._counts.items()}
-
-    def render_prometheus(self) -> str:
-        """The counters in the Prometheus text exposition format (with HELP and TYPE lines,
-        providers sorted, ending in a newline)."""
-        lines: list[str] = []
-        for name in self.COUNTERS:
-            metric = f"{self.prefix}_{name}_total"
-            lines.append(f"# HELP {metric} {HELP[name]}")
-            lines.append(f"# TYPE {metric} counter")
-            for provider, value in sorted(self._counts[name].items()):
-                lines.append(f'{metric}{{provider="{_escape(provider)}"}} {value}')
-        return "\n".join(lines) + "\n"

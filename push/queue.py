@@ -44,6 +44,18 @@ class DeadLetter:
     dead_at_ms: int
 
 
+@dataclass(frozen=True)
+class QueueStats:
+    """What operators watch: the backlog, how stale its head is, and what was given up."""
+
+    depth: int
+    """Jobs waiting, scheduled for a retry, or claimed and not settled."""
+    oldest_due_age_ms: int
+    """How long the job that has been due the longest has waited (0 when none is due)."""
+    dead_letters: int
+    """Jobs given up and kept in the dead letters."""
+
+
 class PushQueue(Protocol):
     """A durable, at-least-once queue of push jobs shared by any number of workers.
 
@@ -92,6 +104,10 @@ class PushQueue(Protocol):
 
     async def dead_letters(self, limit: int) -> list[DeadLetter]:
         """The most recent dead letters, newest first, at most ``limit``."""
+        ...
+
+    async def stats(self) -> QueueStats:
+        """Depth, age of the oldest due job (by the queue's clock) and dead-letter count."""
         ...
 
     async def close(self) -> None:

@@ -2,7 +2,8 @@
 retries, a dead-letter stream, and one short-lived key per job id for deduplication.
 
 - ``enqueue``: a Lua script sets ``<stream>:id:<job_id>`` (NX, expiring after the dedup
-  window) and XADDs the job only when the key was new.
+  window) and XADDs the job only when the key was new, with the time it became due (``due``,
+  by the injected clock; promoted retries carry their due time too).
 - ``claim``: a Lua script first moves retries that are due (by the injected clock) from the
   sorted set into the stream; then XAUTOCLAIM takes over entries another consumer has held
   longer than the visibility timeout (idle time by Redis' own clock); then XREADGROUP reads
@@ -27,13 +28,19 @@ from redis.exceptions import ResponseError
 
 from idgen.clock import SYSTEM_CLOCK, Clock
 from push.job import JobDecodeError, PushJob, decode_job, encode_job
-from push.queue import DEFAULT_DEDUP_WINDOW_MS, DEFAULT_VISIBILITY_TIMEOUT_MS, Claimed, DeadLetter
+from push.queue import (
+    DEFAULT_DEDUP_WINDOW_MS,
+    DEFAULT_VISIBILITY_TIMEOUT_MS,
+    Claimed,
+    DeadLetter,
+    QueueStats,
+)
 
 _ENQUEUE_LUA = """
 local added = 0
 for i = 2, #KEYS do
   if redis.call('SET', KEYS[i], '1', 'NX', 'PX', ARGV[1]) then
-    redis.call('XADD', KEYS[1], '*', 'job', ARGV[i])
+    redis.call('XADD', KEYS[1], '*', 'job', ARGV[i + 1], 'due', ARGV[2])
     added = added + 1
   end
 end
@@ -41,12 +48,13 @@ return added
 """
 
 _PROMOTE_LUA = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-for _, member in ipairs(due) do
-  redis.call('XADD', KEYS[2], '*', 'job', member)
-  redis.call('ZREM', KEYS[1], member)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES',
+                      'LIMIT', 0, ARGV[2])
+for i = 1, #due, 2 do
+  redis.call('XADD', KEYS[2], '*', 'job', due[i], 'due', due[i + 1])
+  redis.call('ZREM', KEYS[1], due[i])
 end
-return #due
+return #due / 2
 """
 
 _RETRY_LUA = """
@@ -158,7 +166,8 @@ class RedisQueue:
         if not jobs:
             return 0
         keys = [self.stream, *(self.dedup_key(job.job_id) for job in jobs)]
-        args: list[str | int] = [self._dedup_ms, *(encode_job(job) for job in jobs)]
+        args: list[str | int] = [self._dedup_ms, self._clock.now_ms(),
+                                 *(encode_job(job) for job in jobs)]
         return int(await self._enqueue_script(keys=keys, args=args))
 
     async def claim(self, consumer: str, count: int, block_ms: int) -> list[Claimed]:
@@ -261,6 +270,26 @@ class RedisQueue:
                 )
             )
         return letters
+
+    async def stats(self) -> QueueStats:
+        """Depth (stream + retries); the age of the stream's head (waiting or being sent)
+        or of a retry due but not yet moved into the stream, whichever became due first;
+        and the dead-letter stream's length."""
+        self._check_open()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xlen(self.stream)
+            pipe.zcard(self.delayed)
+            pipe.xlen(self.dead)
+            pipe.xrange(self.stream, count=1)
+            pipe.zrange(self.delayed, 0, 0, withscores=True)
+            waiting, scheduled, dead, head, next_retry = await pipe.execute()
+        due_times = [int(score) for _, score in next_retry]
+        if head:
+            entry_id, fields = head[0]
+            due_times.append(int(float(_field(fields, "due") or _text(entry_id).split("-")[0])))
+        now = self._clock.now_ms()
+        oldest = max((now - due for due in due_times if due <= now), default=0)
+        return QueueStats(int(waiting) + int(scheduled), oldest, int(dead))
 
     async def close(self) -> None:
         """Stop using the queue; the Redis client stays open (it belongs to the caller)."""

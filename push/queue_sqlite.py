@@ -23,7 +23,13 @@ from typing import TypeVar
 from idgen.clock import SYSTEM_CLOCK, Clock
 from inbox.sqlite_db import SqliteDatabase
 from push.job import JobDecodeError, PushJob, decode_job, encode_job
-from push.queue import DEFAULT_DEDUP_WINDOW_MS, DEFAULT_VISIBILITY_TIMEOUT_MS, Claimed, DeadLetter
+from push.queue import (
+    DEFAULT_DEDUP_WINDOW_MS,
+    DEFAULT_VISIBILITY_TIMEOUT_MS,
+    Claimed,
+    DeadLetter,
+    QueueStats,
+)
 
 T = TypeVar("T")
 
@@ -234,6 +240,19 @@ class SqliteQueue:
             ).fetchall()
         )
         return [_dead_letter(text, reason, at) for text, reason, at in rows]
+
+    async def stats(self) -> QueueStats:
+        """Depth, age of the oldest unclaimed due job and dead-letter count, in one read."""
+        now = self._clock.now_ms()
+
+        def op(db: sqlite3.Connection) -> QueueStats:
+            depth, oldest = db.execute(
+                "SELECT COUNT(*), MIN(CASE WHEN visible_at_ms <= ? THEN visible_at_ms END) "
+                "FROM push_jobs", (now,)).fetchone()
+            dead = db.execute("SELECT COUNT(*) FROM push_dead").fetchone()[0]
+            return QueueStats(int(depth), 0 if oldest is None else now - int(oldest), int(dead))
+
+        return await self._run(op)
 
     async def pending(self) -> int:
         """How many jobs are waiting, scheduled or claimed (for metrics and tests)."""

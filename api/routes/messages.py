@@ -14,6 +14,7 @@ from inbox.deletes import parse_scope
 from inbox.service import SendRequest
 from inbox.wire import entry_json, receipt_json
 from sync.cursor import DEFAULT_LIMIT
+from sync.metrics import ACKS, SYNCS
 
 router = APIRouter(prefix="/v1", tags=["messages"])
 
@@ -44,6 +45,7 @@ async def sync(
     limit: Annotated[int, Query()] = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
     """Inbox entries after ``cur_max_msg_id``, oldest first."""
+    SYNCS.labels("rest").inc()
     page = await services.sync.sync(
         caller.user_id, parse_id(cur_max_msg_id, "cur_max_msg_id"), limit
     )
@@ -57,5 +59,6 @@ async def sync(
 @router.post("/sync/ack")
 async def ack(body: AckIn, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
     """Record how far this device has applied its inbox (never moves back)."""
+    ACKS.labels("rest").inc()
     cursor = await services.sync.ack(caller.device_id, body.cur_max_msg_id)
     return {"cur_max_msg_id": str(cursor)}

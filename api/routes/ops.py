@@ -7,8 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.deps import ServicesDep
+from api.metrics import render
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
@@ -35,9 +37,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(services: ServicesDep) -> str:
-    lines = [
-        "# TYPE messenger_ws_connections gauge",
-        f"messenger_ws_connections {services.gateway.hub.count()}",
-    ]
-    return "\n".join(lines) + "\n" + services.push_metrics.render_prometheus()
+async def metrics(services: ServicesDep) -> PlainTextResponse:
+    """Every metric of this process in the Prometheus text format."""
+    body = await render(services.gateway.hub, services.push_queue)
+    return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)

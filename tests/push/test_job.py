@@ -1,10 +1,11 @@
-"""PushJob JSON form and the metrics text: pure."""
+"""PushJob JSON form and the push counters."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 import pytest
+from prometheus_client import REGISTRY
 
 from push.job import JobDecodeError, decode_job, encode_job, job_id_for
 from push.metrics import PushMetrics
@@ -46,18 +47,22 @@ def test_malformed_jobs_are_refused(text: str | bytes) -> None:
         decode_job(text)
 
 
-def test_metrics_render_prometheus_counters() -> None:
+def test_metrics_count_here_and_in_the_process_registry() -> None:
+    def exported(name: str, provider: str) -> float:
+        return REGISTRY.get_sample_value(f"messenger_push_{name}_total",
+                                         {"provider": provider}) or 0.0
+
+    before = exported("sent", "fcm"), exported("dead_lettered", 'we"ird')
     metrics = PushMetrics()
     metrics.inc("sent", "fcm", 3)
     metrics.inc("sent", "apns")
     metrics.inc("dead_lettered", 'we"ird')
-    text = metrics.render_prometheus()
 
-    assert 'messenger_push_sent_total{provider="fcm"} 3\n' in text
-    assert 'messenger_push_sent_total{provider="apns"} 1\n' in text
-    assert 'messenger_push_dead_lettered_total{provider="we\\"ird"} 1\n' in text
-    assert "# TYPE messenger_push_dropped_tokens_total counter\n" in text
-    assert metrics.get("sent", "fcm") == 3
+    assert (metrics.get("sent", "fcm"), metrics.get("sent", "apns")) == (3, 1)
+    assert exported("sent", "fcm") - before[0] == 3
+    assert exported("dead_lettered", 'we"ird') - before[1] == 1
+    with pytest.raises(ValueError):
+        metrics.inc("sent", "fcm", -1)
     assert metrics.get("retried", "fcm") == 0
     assert metrics.snapshot()["sent"] == {"fcm": 3, "apns": 1}
     with pytest.raises(ValueError):

@@ -155,3 +155,27 @@ async def test_empty_enqueue_and_empty_queue(push_queue: PushQueue) -> None:
     assert await push_queue.enqueue([]) == 0
     assert await push_queue.claim("a", 10, 0) == []
     assert await push_queue.dead_letters(10) == []
+
+
+async def test_stats_count_the_backlog_its_age_and_the_dead_letters(
+    push_queue: PushQueue, manual_clock: ManualClock
+) -> None:
+    empty = await push_queue.stats()
+    assert (empty.depth, empty.oldest_due_age_ms, empty.dead_letters) == (0, 0, 0)
+    await push_queue.enqueue([make_job("1:1"), make_job("1:2"), make_job("1:3")])
+    manual_clock.advance(5)
+    stats = await push_queue.stats()
+    assert (stats.depth, stats.oldest_due_age_ms, stats.dead_letters) == (3, 5000, 0)
+
+    first, second, third = await push_queue.claim("a", 3, 0)
+    await push_queue.ack(first)
+    await push_queue.retry(second, delay_s=60)  # scheduled: still in the backlog, not due
+    await push_queue.dead_letter(third, "gave up")
+    stats = await push_queue.stats()
+    assert (stats.depth, stats.oldest_due_age_ms, stats.dead_letters) == (1, 0, 1)
+
+    manual_clock.advance(61)  # the retry is due 1 s ago, whether promoted yet or not
+    stats = await push_queue.stats()
+    assert (stats.depth, stats.oldest_due_age_ms, stats.dead_letters) == (1, 1000, 1)
+    [retried] = await push_queue.claim("a", 1, 0)
+    assert retried.job.job_id == "1:2"
