@@ -1,7 +1,10 @@
 """Whether a step kept up, and the rate sweep that finds the ceiling. No I/O.
 
-A step **keeps up** when every message sent arrived everywhere it should, nothing failed, and
-the p99 latency (from each send's due time) stayed under the limit (5 s). The sweep doubles the
+A step **keeps up** when every message sent arrived everywhere it should, nothing failed, the
+p99 latency (from each send's due time) stayed under the limit (5 s), and the deliveries that
+landed during the measured window were at least 90 % of those offered (a short step can end
+before a server falling behind has pushed p99 past 5 s; everything then still arrives in the
+grace period). The sweep doubles the
 rate while steps keep up, then bisects (geometrically) between the best rate that kept up and
 the lowest that did not, until they are within ``precision`` of each other.
 """
@@ -12,12 +15,16 @@ import math
 from dataclasses import dataclass, field
 
 P99_LIMIT_S = 5.0
+MIN_ACHIEVED = 0.9
 
 
 def verdict(expected: int, received: int, errors: int, p99_s: float | None,
-            limit_s: float = P99_LIMIT_S) -> tuple[bool, list[str]]:  # fmt: skip
-    """``(kept_up, reasons it did not)`` for one step."""
+            limit_s: float = P99_LIMIT_S, offered: float | None = None,
+            achieved: float | None = None) -> tuple[bool, list[str]]:  # fmt: skip
+    """``(kept_up, reasons it did not)`` for one step (rates optional, per second)."""
     reasons = []
+    if offered and achieved is not None and achieved < MIN_ACHIEVED * offered:
+        reasons.append(f"achieved {achieved:,.0f}/s < {MIN_ACHIEVED:.0%} of {offered:,.0f}/s")
     if received < expected:
         reasons.append(f"{expected - received} of {expected} deliveries missing")
     if errors:

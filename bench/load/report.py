@@ -54,11 +54,11 @@ def traffic_record(name: str, workload: str, rate: float, fanout: int, window_s:
     """
     latency: Histogram = totals["latency"]
     errors = sum(totals["errors"].values())
+    achieved = totals["in_window"] / window_s if window_s > 0 else 0.0
     ok, reasons = verdict(totals["expected"], totals["received"], errors,
-                          latency.percentile(99))  # fmt: skip
+                          latency.percentile(99), offered=rate * fanout, achieved=achieved)
     if totals["duplicates"]:
         ok, reasons = False, [*reasons, f"{totals['duplicates']} duplicates"]
-    achieved = totals["in_window"] / window_s if window_s > 0 else 0.0
     return {
         "name": name, "kind": "traffic", "workload": workload, "rate": rate, "fanout": fanout,
         "offered_msgs_per_s": rate, "offered_per_s": rate * fanout,

@@ -80,6 +80,9 @@ def test_verdict_needs_every_delivery_no_error_and_p99_under_limit() -> None:
     ok, reasons = verdict(10, 10, 0, 5.0)
     assert not ok and "p99" in reasons[0]
     assert verdict(0, 0, 0, None) == (True, [])
+    assert verdict(10, 10, 0, 0.1, offered=100, achieved=91) == (True, [])
+    ok, reasons = verdict(10, 10, 0, 0.1, offered=100, achieved=89)
+    assert not ok and "achieved" in reasons[0]
 
 
 def test_ceiling_search_doubles_then_bisects_to_precision() -> None:
@@ -178,3 +181,21 @@ def test_report_combines_processes_and_judges_the_step() -> None:
     header, rule, line = table.splitlines()
     assert header.split()[0] == "step" and set(rule) <= {"-", " "}
     assert "w1 4 msg/s" in line and "NO" in line and "0.50c/100M" in line
+
+
+def test_profile_shares_count_self_and_inclusive_once_per_stack() -> None:
+    from bench.load.profile import frame_name, shares
+
+    lines = [
+        "run (/x/lib/python3.11/asyncio/events.py:80);send (/w/inbox/service.py:10);"
+        "dumps (/x/lib/python3.11/json/__init__.py:231) 3",
+        "run (/x/lib/python3.11/asyncio/events.py:80);send (/w/inbox/service.py:12);"
+        "send (/w/inbox/service.py:40) 1",
+        "garbage",
+    ]
+    total, own, inclusive = shares(lines)
+    assert total == 4
+    assert own["stdlib/json/__init__.py:dumps"] == 3 and own["inbox/service.py:send"] == 1
+    assert inclusive["inbox/service.py:send"] == 4
+    assert frame_name("execute (/v/site-packages/cassandra/cluster.py:9)") == \
+        "cassandra/cluster.py:execute"
