@@ -30,7 +30,7 @@ def latency_ms(hist: Histogram) -> dict[str, float | None]:
 def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """Add up the processes' results of one traffic step (counts, errors, histograms)."""
     out: dict[str, Any] = {}
-    for key in ("sockets", "sent", "expected", "received", "expected_measured",
+    for key in ("sockets", "sent", "acked", "expected", "received", "expected_measured",
                 "received_measured", "in_window", "duplicates", "client_cpu_s"):
         out[key] = sum(part[key] for part in parts)
     errors: Counter[str] = Counter()
@@ -38,6 +38,7 @@ def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
         errors.update(part["errors"])
     out["errors"] = dict(errors)
     out["last_receive"] = max((part["last_receive"] for part in parts), default=0.0)
+    out["missing_sample"] = [m for part in parts for m in part.get("missing_sample", [])][:10]
     out["ready_late_s"] = max((part["ready_late_s"] for part in parts), default=0.0)
     for key in ("latency", "ack", "lateness"):
         out[key] = merged([Histogram.from_json(part[key]) for part in parts])
@@ -64,8 +65,10 @@ def traffic_record(name: str, workload: str, rate: float, fanout: int, window_s:
         "offered_msgs_per_s": rate, "offered_per_s": rate * fanout,
         "achieved_per_s": round(achieved, 1), "achieved_msgs_per_s": round(achieved / fanout, 1),
         "unit": "deliveries", "sockets": totals["sockets"], "sent": totals["sent"],
+        "acked": totals["acked"],
         "expected": totals["expected"], "received": totals["received"],
         "missing": totals["expected"] - totals["received"], "duplicates": totals["duplicates"],
+        "missing_sample": totals["missing_sample"],
         "errors": totals["errors"], "kept_up": ok, "reasons": reasons,
         "latency_ms": latency_ms(latency), "ack_ms": latency_ms(totals["ack"]),
         "client_lateness_p99_ms": _ms(totals["lateness"].percentile(99)),

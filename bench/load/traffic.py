@@ -93,7 +93,7 @@ class Traffic:
             len(self.watch.get(self.schedule.sender(k), ())) for k in range(self.schedule.count)
             if self.schedule.due(k) >= self.measure_from)  # fmt: skip
         self.received = self.received_measured = self.in_window = self.duplicates = 0
-        self.sent = 0
+        self.sent = self.acked = 0
         self.latency, self.ack, self.lateness = Histogram(), Histogram(), Histogram()
         self.errors: Counter[str] = Counter()
         self.last_receive = 0.0
@@ -122,12 +122,13 @@ class Traffic:
             for task in readers:
                 task.cancel()
         return {
-            "sockets": len(self.sockets), "sent": self.sent, "expected": self.expected,
+            "sockets": len(self.sockets), "sent": self.sent, "acked": self.acked, "expected": self.expected,
             "received": self.received, "expected_measured": self.expected_measured,
             "received_measured": self.received_measured, "in_window": self.in_window,
             "duplicates": self.duplicates,
             "errors": dict(self.errors), "last_receive": self.last_receive,
             "ready_late_s": max(0.0, ready - self.schedule.start),
+            "missing_sample": self._missing_sample(),
             "latency": self.latency.to_json(), "ack": self.ack.to_json(),
             "lateness": self.lateness.to_json(), "client_cpu_s": time.process_time() - cpu,
         }  # fmt: skip
@@ -183,7 +184,22 @@ class Traffic:
         if self.received >= self.expected:
             self.done.set()
 
+    def _missing_sample(self, limit: int = 10) -> list[dict[str, Any]]:
+        """A few deliveries that never came: message, due time, sender and recipient ids."""
+        out: list[dict[str, Any]] = []
+        for sender, sockets in self.watch.items():
+            plan = next((p for p in self.job.senders if p.index == sender), None)
+            for k in self.schedule.messages_of(frozenset({sender})):
+                for socket in sockets:
+                    if not self.seen[socket][k] and len(out) < limit:
+                        out.append({"k": k, "due": self.schedule.due(k),
+                                    "to": self.job.sockets[socket].user_id,
+                                    "from": (self.job.sockets[plan.socket].user_id
+                                             if plan else None)})  # fmt: skip
+        return out
+
     def _acked(self, k: int) -> None:
+        self.acked += 1
         due = self.schedule.due(k)
         if due >= self.measure_from:
             self.ack.record(time.time() - due)

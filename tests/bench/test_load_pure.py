@@ -159,7 +159,7 @@ def _part(received: int, latency: list[float]) -> dict[str, object]:
     hist = Histogram()
     for v in latency:
         hist.record(v)
-    return {"sockets": 2, "sent": 4, "expected": 4, "received": received,
+    return {"sockets": 2, "sent": 4, "acked": 4, "expected": 4, "received": received,
             "expected_measured": 4, "received_measured": received, "in_window": received,
             "duplicates": 0, "client_cpu_s": 0.5, "errors": {"ws:x": 1} if received < 4 else {},
             "last_receive": 9.0, "ready_late_s": 0.0, "latency": hist.to_json(),

@@ -17,7 +17,7 @@ def test_tiny_w1_step_against_a_real_embedded_server(tmp_path: Path) -> None:
     document = json.loads(out.read_text())
     assert document["meta"]["mode"] == "embedded" and "server" in document["meta"]["pids"]
     (step,) = document["steps"]
-    assert step["sent"] == 30 and step["expected"] == 30
+    assert step["sent"] == 30 and step["acked"] == 30 and step["expected"] == 30
     assert step["received"] == 30 and step["missing"] == 0 and step["duplicates"] == 0
     assert step["errors"] == {} and step["kept_up"] is True
     latency = step["latency_ms"]
