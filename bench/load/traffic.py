@@ -122,7 +122,8 @@ class Traffic:
             for task in readers:
                 task.cancel()
         return {
-            "sockets": len(self.sockets), "sent": self.sent, "acked": self.acked, "expected": self.expected,
+            "sockets": len(self.sockets), "sent": self.sent, "acked": self.acked,
+            "expected": self.expected,
             "received": self.received, "expected_measured": self.expected_measured,
             "received_measured": self.received_measured, "in_window": self.in_window,
             "duplicates": self.duplicates,
