@@ -19,15 +19,20 @@ import aiohttp
 from bench.load.client import Member, open_socket, raise_nofile_limit
 from bench.load.histogram import Histogram
 
+BARRIER_TIMEOUT_S = 600.0
+
 
 @dataclass(frozen=True, slots=True)
 class IdleJob:
-    """Open ``count`` sockets with ``members``' tokens and hold them until ``hold_until``."""
+    """Open ``count`` sockets with ``members``' tokens; once every process is done opening
+    (``barrier``: a ``multiprocessing.Manager().Barrier`` proxy, or None alone), hold them
+    ``hold`` s."""
 
     ws_url: str
     members: tuple[Member, ...]
     count: int
-    hold_until: float
+    hold: float
+    barrier: Any = None
     concurrency: int = 50
 
 
@@ -65,8 +70,12 @@ async def _idle(job: IdleJob) -> dict[str, Any]:
         open_start = time.time()
         await asyncio.gather(*(one(n) for n in range(job.count)))
         open_end = time.time()
-        while time.time() < job.hold_until:
-            await asyncio.sleep(min(heartbeat_ms / 3000, max(0.0, job.hold_until - time.time())))
+        if job.barrier is not None:  # pings are not due yet: 3 heartbeats is minutes
+            await asyncio.to_thread(job.barrier.wait, BARRIER_TIMEOUT_S)
+        hold_start = time.time()
+        hold_until = hold_start + job.hold
+        while time.time() < hold_until:
+            await asyncio.sleep(min(heartbeat_ms / 3000, max(0.0, hold_until - time.time())))
             for ws in opened:
                 if ws.closed:
                     continue
@@ -78,6 +87,7 @@ async def _idle(job: IdleJob) -> dict[str, Any]:
         await asyncio.gather(*(ws.close() for ws in opened), return_exceptions=True)
     return {
         "opened": len(opened), "dropped": dropped, "errors": dict(errors),
-        "open_start": open_start, "open_end": open_end, "hold_end": time.time(),
+        "open_start": open_start, "open_end": open_end, "hold_start": hold_start,
+        "hold_end": hold_until,
         "open": open_times.to_json(), "client_cpu_s": time.process_time() - cpu,
     }  # fmt: skip

@@ -58,6 +58,18 @@ def shares(lines: Iterable[str]) -> tuple[int, Counter[str], Counter[str]]:
     return total, own, inclusive
 
 
+def by_package(own: Counter[str]) -> Counter[str]:
+    """Self samples added up by package (the path's first part: ``cassandra``, ``inbox``,
+    ``stdlib``...), ``stdlib`` split by module (``stdlib/json``, ``stdlib/asyncio``)."""
+    out: Counter[str] = Counter()
+    for name, n in own.items():
+        path = name.split(":", 1)[0]
+        parts = path.split("/")
+        key = "/".join(parts[:2]) if parts[0] == "stdlib" and len(parts) > 2 else parts[0]
+        out[key.removesuffix(".py")] += n
+    return out
+
+
 def render(total: int, counts: Counter[str], top: int) -> str:
     """The ``top`` entries of ``counts`` as percentages of ``total``."""
     return "\n".join(f"{100 * n / total:6.1f}%  {name}" for name, n in counts.most_common(top))
@@ -70,7 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args(argv)
     total, own, inclusive = shares(args.file.read_text().splitlines())
-    print(f"{total} samples\n\nself:\n{render(total, own, args.top)}\n\n"
+    print(f"{total} samples\n\nself by package:\n{render(total, by_package(own), args.top)}"
+          f"\n\nself:\n{render(total, own, args.top)}\n\n"
           f"inclusive:\n{render(total, inclusive, args.top)}")
 
 

@@ -4,12 +4,14 @@ around each step, and one record per step (``report``)."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import secrets
 import statistics
 import subprocess
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any
 
@@ -188,21 +190,21 @@ class Runner:
         shares = [o.sockets // o.processes + (1 if n < o.sockets % o.processes else 0)
                   for n in range(o.processes)]  # fmt: skip
         self.settle()
-        budget = 10.0 + o.sockets / 250
-        with self.sampling() as sampler:
+        with self.sampling() as sampler, self.manager() as manager:
             load_before = procstat.load_average()
-            start = time.time()
-            hold_until = start + budget + o.hold
+            barrier = manager.Barrier(sum(1 for share in shares if share))
             futures = [self.pool.submit(run_idle, IdleJob(self.target.ws_url, members, share,
-                                                          hold_until, o.open_concurrency))
+                                                          o.hold, barrier, o.open_concurrency))
                        for share in shares if share]  # fmt: skip
             parts = [future.result() for future in futures]
         opened = sum(p["opened"] for p in parts)
         open_start = min(p["open_start"] for p in parts)
         open_end = max(p["open_end"] for p in parts)
+        held_from = max(p["hold_start"] for p in parts) + 0.5
+        hold_until = min(p["hold_end"] for p in parts)
         server = sampler.series.get("server", [])
         before = ([s.rss for s in server if s.t <= open_start] or [server[0].rss]) if server else []
-        held = [s.rss for s in server if open_end + 0.5 <= s.t <= hold_until]
+        held = [s.rss for s in server if held_from <= s.t <= hold_until]
         per_socket = ((statistics.median(held) - before[-1]) / opened / 1024
                       if held and before and opened else None)  # fmt: skip
         open_hist = merged([Histogram.from_json(p["open"]) for p in parts])
@@ -220,14 +222,13 @@ class Runner:
             "open_rate_per_s": round(open_rate, 1), "open_s": round(open_end - open_start, 2),
             "latency_ms": report.latency_ms(open_hist),
             "server_rss_kib_per_socket": round(per_socket, 1) if per_socket else None,
-            "held_from": open_end, "held_until": hold_until,
-            "procs": sampler.usage(open_end, hold_until), "procs_open": sampler.usage(
+            "held_from": held_from, "held_until": hold_until,
+            "procs": sampler.usage(held_from, hold_until), "procs_open": sampler.usage(
                 open_start, open_end),
             "client_cpu_s": round(sum(p["client_cpu_s"] for p in parts), 2),
             "load_before": load_before, "load_after": procstat.load_average(),
             "note": f"{open_rate:.0f} opens/s, "
-                    + (f"{per_socket:.1f} KiB/socket" if per_socket else "RSS n/a")
-                    + ("" if open_end < hold_until else "; still opening at hold end"),
+                    + (f"{per_socket:.1f} KiB/socket" if per_socket else "RSS n/a"),
         })  # fmt: skip
 
     def raw(self) -> dict[str, Any] | None:
@@ -241,6 +242,10 @@ class Runner:
         return {"load_before": load, "load_after": procstat.load_average(), **result}
 
     # ---- helpers --------------------------------------------------------------------------
+
+    def manager(self) -> SyncManager:
+        """A manager for objects the pool's processes share (the idle barrier)."""
+        return multiprocessing.get_context("spawn").Manager()
 
     def sampling(self) -> _Sampling:
         return _Sampling(procstat.Sampler(self.target.pids))

@@ -184,7 +184,7 @@ def test_report_combines_processes_and_judges_the_step() -> None:
 
 
 def test_profile_shares_count_self_and_inclusive_once_per_stack() -> None:
-    from bench.load.profile import frame_name, shares
+    from bench.load.profile import by_package, frame_name, shares
 
     lines = [
         "run (/x/lib/python3.11/asyncio/events.py:80);send (/w/inbox/service.py:10);"
@@ -197,5 +197,6 @@ def test_profile_shares_count_self_and_inclusive_once_per_stack() -> None:
     assert total == 4
     assert own["stdlib/json/__init__.py:dumps"] == 3 and own["inbox/service.py:send"] == 1
     assert inclusive["inbox/service.py:send"] == 4
+    assert by_package(own) == {"stdlib/json": 3, "inbox": 1}
     assert frame_name("execute (/v/site-packages/cassandra/cluster.py:9)") == \
         "cassandra/cluster.py:execute"
