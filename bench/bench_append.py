@@ -98,11 +98,13 @@ async def run_cassandra(cql: CqlSession, args: argparse.Namespace) -> dict[str, 
     return out
 
 
-async def run_hybrid(url: str, cql: CqlSession, args: argparse.Namespace) -> None:
+async def run_hybrid(url: str, cql: CqlSession, args: argparse.Namespace
+                     ) -> dict[str, Sample]:  # fmt: skip
     """The production append path (reserve, Cassandra write, commit) per message."""
     redis = Redis.from_url(url, max_connections=1024)
     store = HybridInboxStore(RedisInboxLog(redis), CassandraInbox(cql))
     gen = SnowflakeGenerator(4)
+    out: dict[str, Sample] = {}
     try:
         for fanout in FANOUTS:
             users = tuple(random.randrange(10**12) + i for i in range(fanout))
@@ -123,9 +125,10 @@ async def run_hybrid(url: str, cql: CqlSession, args: argparse.Namespace) -> Non
                 return Sample(f"hybrid append fan-out {fanout}", count * fanout, seconds,
                               "entries", lat, cpu, f"{count / seconds:,.0f} msgs/s")  # fmt: skip
 
-            await median_of(args.repeat, case)
+            out[f"hybrid{fanout}"] = await median_of(args.repeat, case)
     finally:
         await redis.aclose()
+    return out
 
 
 def verdict(redis: dict[str, Sample], cassandra: dict[str, Sample]) -> None:
@@ -160,27 +163,34 @@ def servers(redis_url: str | None, cassandra: str | None) -> Iterator[tuple[str,
         yield redis_url, cassandra
 
 
-async def main_async(args: argparse.Namespace, redis_url: str, contact: str) -> None:
-    """Run every benchmark in order."""
-    print(f"{load_average()}; {args.repeat} runs per case, median shown", flush=True)
-    redis = cassandra = None
+async def measure(args: argparse.Namespace, redis_url: str, contact: str
+                  ) -> dict[str, dict[str, Sample]]:  # fmt: skip
+    """Run the groups of ``args.only`` in order; their medians by group and case."""
+    out: dict[str, dict[str, Sample]] = {}
     if "redis" in args.only:
-        redis = await run_redis(redis_url, args)
+        out["redis"] = await run_redis(redis_url, args)
     if "cassandra" in args.only or "hybrid" in args.only:
         keyspace = f"bench_{random.randrange(16**8):08x}"
         cql = await CqlSession.connect([contact], keyspace, statements=INBOX_STATEMENTS)
         try:
             if "cassandra" in args.only:
-                cassandra = await run_cassandra(cql, args)
+                out["cassandra"] = await run_cassandra(cql, args)
             if "hybrid" in args.only:
-                await run_hybrid(redis_url, cql, args)
+                out["hybrid"] = await run_hybrid(redis_url, cql, args)
         finally:
             # Dropped so that the node does not spend the next run compacting this one's rows.
             await asyncio.to_thread(cql.session.execute, f"DROP KEYSPACE IF EXISTS {keyspace}")
             await cql.close()
+    return out
+
+
+async def main_async(args: argparse.Namespace, redis_url: str, contact: str) -> None:
+    """Run every benchmark in order."""
+    print(f"{load_average()}; {args.repeat} runs per case, median shown", flush=True)
+    out = await measure(args, redis_url, contact)
     print(load_average())
-    if redis and cassandra:
-        verdict(redis, cassandra)
+    if "redis" in out and "cassandra" in out:
+        verdict(out["redis"], out["cassandra"])
 
 
 def main() -> None:

@@ -1,0 +1,5 @@
+"""``python -m bench.load``: see ``bench.load.cli``."""
+
+from bench.load.cli import main
+
+main()

@@ -1,0 +1,98 @@
+"""What the load runs against: a server (and its stores) that this tool starts, or one at a URL.
+
+Production starts a Redis and a Cassandra node from ``tests.servers`` (or uses the given ones)
+and a server on a fresh keyspace, dropped at the end when the Cassandra is not ours. Send rate
+limits are raised so that they never cap the load. The processes to watch are found by the
+ports they listen on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from bench.load.procstat import pid_listening_on
+
+UNCAPPED = {"MESSENGER_SEND_RATE_PER_S": "1000000000", "MESSENGER_SEND_BURST": "1000000000"}
+SERVER_START_TIMEOUT_S = 180.0
+
+
+@dataclass
+class Target:
+    """A running server, where its stores are, and which processes to watch."""
+
+    mode: str
+    url: str
+    redis_url: str | None = None
+    cassandra: str | None = None
+    pids: dict[str, int] = field(default_factory=dict)
+    log_path: Path | None = None
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http", "ws", 1) + "/v1/ws"
+
+
+def _port(address: str, default: int) -> int:
+    parts = urlsplit(address if "//" in address else f"//{address}")
+    return parts.port or default
+
+
+def watch_pids(url: str, redis_url: str | None, cassandra: str | None) -> dict[str, int]:
+    """The pids listening on the server's, Redis's and Cassandra's ports (those found)."""
+    ports = {"server": _port(url, 80)}
+    if redis_url:
+        ports["redis"] = _port(redis_url, 6379)
+    if cassandra:
+        ports["cassandra"] = _port(cassandra, 9042)
+    found = {name: pid_listening_on(port) for name, port in ports.items()}
+    return {name: pid for name, pid in found.items() if pid is not None}
+
+
+@contextlib.contextmanager
+def running(mode: str, url: str | None = None, redis_url: str | None = None,
+            cassandra: str | None = None) -> Iterator[Target]:  # fmt: skip
+    """The server at ``url``, or one started here (with its stores, for production)."""
+    if url is not None:
+        url = url.rstrip("/")
+        yield Target(mode, url, redis_url, cassandra, watch_pids(url, redis_url, cassandra))
+        return
+    from tests.api.server import MessengerProcess
+
+    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="load-") as tmp:
+        env = dict(UNCAPPED)
+        keyspace = None
+        if mode == "production":
+            if redis_url is None:
+                from tests.servers.redis_server import RedisServer
+
+                redis_url = stack.enter_context(RedisServer()).url
+            if cassandra is None:
+                from tests.servers.cassandra_server import CassandraServer
+
+                print("starting Cassandra (a minute or so)...", flush=True)
+                cassandra = stack.enter_context(CassandraServer()).contact_point
+            else:  # someone else's node: leave it as we found it
+                keyspace = f"load_{secrets.token_hex(6)}"
+                stack.callback(_drop_keyspace, cassandra, keyspace)
+            env.update({"MESSENGER_REDIS_URL": redis_url, "MESSENGER_CASSANDRA_HOSTS": cassandra,
+                        "MESSENGER_CASSANDRA_KEYSPACE": keyspace or "messenger",
+                        "MESSENGER_JWT_SECRET": secrets.token_urlsafe(48)})  # fmt: skip
+        server = MessengerProcess(Path(tmp) / "data", env)
+        server.start(SERVER_START_TIMEOUT_S)
+        stack.callback(server.stop)
+        yield Target(mode, server.url, redis_url, cassandra,
+                     watch_pids(server.url, redis_url, cassandra), server.log_path)
+
+
+def _drop_keyspace(contact: str, keyspace: str) -> None:
+    from tests.servers.cassandra_server import cql_session
+
+    host, _, port = contact.partition(":")
+    with cql_session(host, int(port or 9042), timeout=60) as session:
+        session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
