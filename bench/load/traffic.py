@@ -94,6 +94,8 @@ class Traffic:
             if self.schedule.due(k) >= self.measure_from)  # fmt: skip
         self.received = self.received_measured = self.in_window = self.duplicates = 0
         self.sent = self.acked = 0
+        self.planned = sum(1 for plan in job.senders
+                           for _ in self.schedule.messages_of(frozenset({plan.index})))
         self.latency, self.ack, self.lateness = Histogram(), Histogram(), Histogram()
         self.errors: Counter[str] = Counter()
         self.last_receive = 0.0
@@ -110,8 +112,7 @@ class Traffic:
             ready = time.time()
             readers = [asyncio.create_task(self._read(i, ws)) for i, ws in enumerate(self.sockets)]
             pinger = asyncio.create_task(self._ping())
-            if self.expected == 0:
-                self.done.set()
+            self._check_done()
             await asyncio.gather(*(self._drive(session, plan) for plan in self.job.senders))
             wait = max(0.0, self.schedule.end + self.job.timing.grace - time.time())
             with contextlib.suppress(TimeoutError):
@@ -182,7 +183,12 @@ class Traffic:
         if due >= self.measure_from:
             self.received_measured += 1
             self.latency.record(now - due)
-        if self.received >= self.expected:
+        self._check_done()
+
+    def _check_done(self) -> None:
+        """Done once every delivery and every answer came (a ``sent`` frame may follow the
+        entries it answers, so deliveries alone would close the sockets too early)."""
+        if self.received >= self.expected and self.acked >= self.planned:
             self.done.set()
 
     def _missing_sample(self, limit: int = 10) -> list[dict[str, Any]]:
@@ -204,6 +210,7 @@ class Traffic:
         due = self.schedule.due(k)
         if due >= self.measure_from:
             self.ack.record(time.time() - due)
+        self._check_done()
 
     async def _drive(self, session: aiohttp.ClientSession, plan: SenderPlan) -> None:
         """Send every message of one sender at its due time."""
