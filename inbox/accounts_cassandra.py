@@ -15,6 +15,7 @@ How the contract's atomic parts are kept without a transaction:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any, Final
 
 from inbox.cql_session import CqlSession
@@ -37,6 +38,9 @@ ACCOUNT_STATEMENTS: Final = {
     "insert_device_user": "INSERT INTO devices_by_user (user_id, device_id) VALUES (?, ?)",
     "get_device": f"SELECT {_DEVICE_COLS} FROM devices WHERE device_id = ?",
     "user_devices": "SELECT device_id FROM devices_by_user WHERE user_id = ?",
+    "users_devices": "SELECT device_id FROM devices_by_user WHERE user_id IN ?",
+    "get_devices": f"SELECT {_DEVICE_COLS} FROM devices WHERE device_id IN ?",
+    "get_cursors": "SELECT device_id, cur_max_msg_id FROM device_cursors WHERE device_id IN ?",
     "set_cursor": "UPDATE device_cursors USING TIMESTAMP ? SET cur_max_msg_id = ? "
     "WHERE device_id = ?",
     "get_cursor": "SELECT cur_max_msg_id FROM device_cursors WHERE device_id = ?",
@@ -55,6 +59,13 @@ ACCOUNT_STATEMENTS: Final = {
 
 def _applied(rows: list[tuple[Any, ...]]) -> bool:
     return bool(rows and rows[0][0])
+
+
+def _device(row: tuple[Any, ...], cursor: int) -> Device:
+    """A ``devices`` row (``_DEVICE_COLS``) and the device's cursor as a ``Device``."""
+    (did, uid, name, platform, active, created, seen, provider, token, topic) = row
+    push = PushTarget(provider, token, topic) if token is not None else None
+    return Device(did, uid, name, platform, bool(active), cursor, created, seen, push)
 
 
 class CassandraAccountStore:
@@ -114,17 +125,34 @@ class CassandraAccountStore:
         )
         if not rows:
             return None
-        (did, uid, name, platform, active, created, seen, provider, token, topic) = rows[0]
-        push = PushTarget(provider, token, topic) if token is not None else None
         cur = int(cursor[0][0]) if cursor and cursor[0][0] is not None else 0
-        return Device(did, uid, name, platform, bool(active), cur, created, seen, push)
+        return _device(rows[0], cur)
 
     async def list_devices(self, user_id: int) -> list[Device]:
         """The user's active devices, oldest first."""
-        rows = await self._cql.execute("user_devices", (user_id,))
-        found = await asyncio.gather(*(self.get_device(row[0]) for row in rows))
-        active = [d for d in found if d is not None and d.active and d.user_id == user_id]
-        return sorted(active, key=lambda d: (d.created_at_ms, d.device_id))
+        return (await self.devices_of([user_id])).get(user_id, [])
+
+    async def devices_of(self, user_ids: Sequence[int]) -> dict[int, list[Device]]:
+        """Active devices per user in three requests whatever the number of users: the
+        users' device ids, then the devices and their cursors side by side (``IN``)."""
+        users = list(dict.fromkeys(user_ids))
+        if not users:
+            return {}
+        ids = [int(row[0]) for row in await self._cql.execute("users_devices", (users,))]
+        if not ids:
+            return {}
+        rows, cursors = await asyncio.gather(self._cql.execute("get_devices", (ids,)),
+                                             self._cql.execute("get_cursors", (ids,)))
+        cursor_of = {int(did): int(cur) for did, cur in cursors if cur is not None}
+        wanted = set(users)
+        out: dict[int, list[Device]] = {}
+        for row in rows:
+            device = _device(row, cursor_of.get(int(row[0]), 0))
+            if device.active and device.user_id in wanted:
+                out.setdefault(device.user_id, []).append(device)
+        for devices in out.values():
+            devices.sort(key=lambda d: (d.created_at_ms, d.device_id))
+        return out
 
     async def deactivate_device(self, device_id: int) -> None:
         """Log the device out: it stays listed as inactive and loses its push token."""

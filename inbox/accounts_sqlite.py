@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from inbox.errors import Conflict
@@ -94,6 +95,22 @@ class SqliteAccountStore:
 
         def query(conn: sqlite3.Connection) -> list[Device]:
             return [d for r in conn.execute(sql, (user_id,)) if (d := _device(r)) is not None]
+
+        return await self._db.run(query)
+
+    async def devices_of(self, user_ids: Sequence[int]) -> dict[int, list[Device]]:
+        ids = list(dict.fromkeys(user_ids))
+        if not ids:
+            return {}
+        sql = (f"SELECT {DEVICE_COLUMNS} FROM devices WHERE active = 1 AND user_id IN "
+               f"({','.join('?' * len(ids))}) ORDER BY device_id")
+
+        def query(conn: sqlite3.Connection) -> dict[int, list[Device]]:
+            out: dict[int, list[Device]] = {}
+            for row in conn.execute(sql, ids):
+                if (device := _device(row)) is not None:
+                    out.setdefault(device.user_id, []).append(device)
+            return out
 
         return await self._db.run(query)
 

@@ -102,6 +102,9 @@ TABLES: Final = (
         last_msg_id bigint, read_up_to bigint, joined_msg_id bigint,
         PRIMARY KEY ((user_id), conversation_id)
     )""",
+    """CREATE TABLE IF NOT EXISTS group_activity (
+        conversation_id text PRIMARY KEY, last_msg_id bigint
+    )""",
     """CREATE TABLE IF NOT EXISTS hidden_messages (
         user_id bigint, conversation_id text, msg_id bigint,
         PRIMARY KEY ((user_id, conversation_id), msg_id)

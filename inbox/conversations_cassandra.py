@@ -7,6 +7,11 @@
 - ``read_up_to``: moved with a compare-and-set (``IF read_up_to < ?`` / ``IF read_up_to =
   null``), so of two equal concurrent reads exactly one reports that it moved the marker.
 
+A group's newest activity is one row of ``group_activity`` (a max-register too) rather than a
+cell per member: a message to 100 members writes one index row, not 100. Members' rows hold
+their join point (written when they join) and read marker; listing merges in the group's
+activity. Direct chats keep the per-user cell (two writes per message).
+
 No counter tables (a retried increment counts twice) and no deletes: unread counts are
 counted from the ``messages`` history partitions (``store_cassandra``), newest bucket first
 and only above the user's marker, so a read conversation costs no query at all. Deletions
@@ -40,6 +45,10 @@ CONVERSATION_STATEMENTS: Final = {
     "WHERE user_id = ? AND conversation_id = ?",
     "conv_raise_joined": "UPDATE user_conversations USING TIMESTAMP ? SET joined_msg_id = ? "
     "WHERE user_id = ? AND conversation_id = ?",
+    "conv_raise_group": "UPDATE group_activity USING TIMESTAMP ? SET last_msg_id = ? "
+    "WHERE conversation_id = ?",
+    "conv_group_last": "SELECT conversation_id, last_msg_id FROM group_activity "
+    "WHERE conversation_id IN ?",
     "conv_read_if_lower": "UPDATE user_conversations SET read_up_to = ? "
     "WHERE user_id = ? AND conversation_id = ? IF read_up_to < ?",
     "conv_read_if_null": "UPDATE user_conversations SET read_up_to = ? "
@@ -48,7 +57,7 @@ CONVERSATION_STATEMENTS: Final = {
     "WHERE user_id = ? AND conversation_id = ?",
     "conv_list": "SELECT conversation_id, last_msg_id, read_up_to, joined_msg_id "
     f"FROM user_conversations WHERE user_id = ? LIMIT {MAX_CONVERSATIONS}",
-    "conv_ids": "SELECT conversation_id, last_msg_id "
+    "conv_ids": "SELECT conversation_id, last_msg_id, joined_msg_id "
     f"FROM user_conversations WHERE user_id = ? LIMIT {MAX_CONVERSATIONS}",
     "conv_depart": "INSERT INTO departures (conversation_id, msg_id, user_id) "
     f"VALUES (?, ?, ?) USING TTL {DEPARTURE_RETENTION_MS // 1000}",
@@ -67,6 +76,10 @@ CONVERSATION_STATEMENTS: Final = {
 }
 
 
+def _is_group(conversation_id: str) -> bool:
+    return conversation_id.startswith("g:")
+
+
 def _applied(rows: list[tuple[Any, ...]]) -> tuple[bool, Any]:
     """An LWT answer: (applied, the current value of the conditioned column when refused)."""
     applied = bool(rows and rows[0][0])
@@ -83,7 +96,12 @@ class CassandraConversationStore:
 
     async def record_activity(self, user_ids: Sequence[int], conversation_id: str,
                               msg_id: int) -> None:
-        """Raise each user's newest activity to ``msg_id`` (max-register)."""
+        """Raise the newest activity to ``msg_id`` (max-registers): the group's one row, or
+        each user's cell of a direct chat."""
+        if _is_group(conversation_id):
+            await self._cql.write_batched(
+                [("conv_raise_group", (msg_id, msg_id, conversation_id))])
+            return
         await self._raise("conv_raise_last", user_ids, conversation_id, msg_id)
 
     async def record_join(self, user_ids: Sequence[int], conversation_id: str,
@@ -93,7 +111,9 @@ class CassandraConversationStore:
 
     async def _raise(self, name: str, user_ids: Sequence[int], conversation_id: str,
                      value: int) -> None:
-        await self._cql.execute_all(
+        # Unlogged batches shared with the loop's other writes: max-registers need no
+        # atomicity, and 100 join points are then a few requests, not 100.
+        await self._cql.write_batched(
             [(name, (value, value, uid, conversation_id)) for uid in dict.fromkeys(user_ids)]
         )
 
@@ -125,7 +145,7 @@ class CassandraConversationStore:
     async def conversations(self, user_id: int) -> list[ConversationState]:
         """The user's conversations newest activity first; unread counted concurrently, at
         most ``UNREAD_CONCURRENCY`` at once (a user may have thousands)."""
-        rows = await self._cql.execute("conv_list", (user_id,))
+        rows = await self._with_group_activity(await self._cql.execute("conv_list", (user_id,)))
         active = [row for row in rows if row[1] is not None]
         gate = asyncio.Semaphore(UNREAD_CONCURRENCY)
 
@@ -163,10 +183,29 @@ class CassandraConversationStore:
                 upper = rows[-1][0]
         return count
 
+    async def _with_group_activity(self, rows: list[tuple[Any, ...]]
+                                   ) -> list[tuple[Any, ...]]:
+        """``conv_list`` rows with each group's newest activity merged into ``last_msg_id``
+        (one ``IN`` read for all the user's groups)."""
+        groups = [row[0] for row in rows if _is_group(row[0])]
+        if not groups:
+            return rows
+        latest = {cid: last for cid, last in
+                  await self._cql.execute("conv_group_last", (groups,)) if last is not None}
+        merged = []
+        for cid, last, *rest in rows:
+            group_last = latest.get(cid)
+            if group_last is not None and (last is None or group_last > last):
+                last = group_last
+            merged.append((cid, last, *rest))
+        return merged
+
     async def conversation_ids(self, user_id: int) -> list[str]:
-        """The ids of the user's conversations with activity: one partition read, no counts."""
+        """The ids of the user's conversations with activity (for a group: joined, its
+        activity being the group's): one partition read, no counts."""
         rows = await self._cql.execute("conv_ids", (user_id,))
-        return [str(cid) for cid, last in rows if last is not None]
+        return [str(cid) for cid, last, joined in rows
+                if last is not None or (joined is not None and _is_group(cid))]
 
     async def record_departure(self, user_ids: Sequence[int], conversation_id: str,
                                msg_id: int) -> None:

@@ -2,7 +2,9 @@
 
 ``user_conversations`` holds one row per (user, conversation): newest activity, read marker
 and join point, each only ever raised (``MAX(old, new)`` in one statement, so replays are
-harmless). Unread counts are not stored: they are counted from ``messages`` (the history
+harmless). A group's newest activity is its one ``group_activity`` row, merged in when
+listing, so a group message writes one index row whatever the group's size.
+Unread counts are not stored: they are counted from ``messages`` (the history
 table of ``store_sqlite``, same file) through its ``(conversation_id, msg_id)`` index, bounded
 below by the marker, so they can never drift from what history shows. ``hidden_messages``
 holds deletions "for me"; ``departures`` who left a group conversation when (pruned past
@@ -27,6 +29,12 @@ _RAISE = (
 # Unread of one row ``c``: messages above max(marker, join point) up to its newest activity,
 # from others, not deleted for everyone, not hidden by the user.
 _LIST = """
+WITH c AS (
+  SELECT u.user_id, u.conversation_id, u.read_up_to, u.joined_msg_id,
+         MAX(u.last_msg_id, COALESCE(g.last_msg_id, 0)) AS last_msg_id
+  FROM user_conversations u LEFT JOIN group_activity g ON g.conversation_id = u.conversation_id
+  WHERE u.user_id = ?
+)
 SELECT c.conversation_id, c.last_msg_id, c.read_up_to,
   CASE WHEN MAX(c.read_up_to, c.joined_msg_id) >= c.last_msg_id THEN 0 ELSE (
     SELECT COUNT(*) FROM messages m
@@ -36,8 +44,8 @@ SELECT c.conversation_id, c.last_msg_id, c.read_up_to,
       AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = c.user_id
                       AND h.conversation_id = m.conversation_id AND h.msg_id = m.msg_id)
   ) END
-FROM user_conversations c
-WHERE c.user_id = ? AND c.last_msg_id > 0
+FROM c
+WHERE c.last_msg_id > 0
 ORDER BY c.last_msg_id DESC, c.conversation_id
 """
 
@@ -50,7 +58,14 @@ class SqliteConversationStore:
 
     async def record_activity(self, user_ids: Sequence[int], conversation_id: str,
                               msg_id: int) -> None:
-        await self._raise("last_msg_id", user_ids, conversation_id, msg_id)
+        if not conversation_id.startswith("g:"):
+            await self._raise("last_msg_id", user_ids, conversation_id, msg_id)
+            return
+        await self._db.transaction(lambda conn: conn.execute(
+            "INSERT INTO group_activity (conversation_id, last_msg_id) VALUES (?, ?)"
+            " ON CONFLICT (conversation_id)"
+            " DO UPDATE SET last_msg_id = MAX(last_msg_id, excluded.last_msg_id)",
+            (conversation_id, msg_id)).close())
 
     async def record_join(self, user_ids: Sequence[int], conversation_id: str,
                           msg_id: int) -> None:
@@ -97,7 +112,7 @@ class SqliteConversationStore:
     async def conversation_ids(self, user_id: int) -> list[str]:
         rows = await self._db.run(lambda conn: conn.execute(
             "SELECT conversation_id FROM user_conversations WHERE user_id = ?"
-            " AND last_msg_id > 0",
+            " AND (last_msg_id > 0 OR (conversation_id LIKE 'g:%' AND joined_msg_id > 0))",
             (user_id,),
         ).fetchall())  # fmt: skip
         return [str(row[0]) for row in rows]

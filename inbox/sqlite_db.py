@@ -65,6 +65,8 @@ CREATE TABLE IF NOT EXISTS user_conversations (
     last_msg_id INTEGER NOT NULL DEFAULT 0, read_up_to INTEGER NOT NULL DEFAULT 0,
     joined_msg_id INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id, conversation_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS group_activity (
+    conversation_id TEXT PRIMARY KEY, last_msg_id INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS hidden_messages (
     user_id INTEGER NOT NULL, conversation_id TEXT NOT NULL, msg_id INTEGER NOT NULL,
     PRIMARY KEY (user_id, conversation_id, msg_id)) WITHOUT ROWID;

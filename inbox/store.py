@@ -108,6 +108,12 @@ class AccountStore(Protocol):
         """The user's active devices, oldest first."""
         ...
 
+    async def devices_of(self, user_ids: Sequence[int]) -> dict[int, list[Device]]:
+        """``list_devices`` of many users at once (users with no active device are left
+        out), in a number of store requests that does not grow with ``user_ids``: push
+        planning asks it once per message, not once per recipient."""
+        ...
+
     async def deactivate_device(self, device_id: int) -> None:
         """Log the device out: it stays listed as inactive and loses its push token."""
         ...
@@ -207,7 +213,9 @@ class ConversationStore(Protocol):
 
     async def record_activity(self, user_ids: Sequence[int], conversation_id: str,
                               msg_id: int) -> None:
-        """Raise each user's newest activity in the conversation to ``msg_id``."""
+        """Raise each user's newest activity in the conversation to ``msg_id``. A group's
+        activity is the group's own, seen by everyone who joined it (``record_join``):
+        ``user_ids`` then only says who took part, so the store may write one row."""
         ...
 
     async def record_join(self, user_ids: Sequence[int], conversation_id: str,

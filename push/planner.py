@@ -39,8 +39,8 @@ class UnreadTotal(Protocol):
 class DeviceList(Protocol):
     """The recipients' devices and push tokens (``inbox.store.AccountStore``)."""
 
-    async def list_devices(self, user_id: int) -> list[Device]:
-        """The user's active devices."""
+    async def devices_of(self, user_ids: Sequence[int]) -> dict[int, list[Device]]:
+        """Each user's active devices, in a few store requests for all of them."""
         ...
 
 
@@ -71,8 +71,9 @@ class JobQueue(Protocol):
 class PushPlanner:
     """Queues one push job per offline device with a token, per recipient of a message.
 
-    Recipients are planned concurrently (at most ``PLAN_CONCURRENCY`` at once): first who
-    gets a push (devices, mute, live connections), then, only for those, the badge (the
+    The recipients' devices are read once for the whole message; only recipients with a
+    push token are looked at further, concurrently (at most ``PLAN_CONCURRENCY`` at once):
+    first who gets a push (mute, live connections), then, only for those, the badge (the
     costly read: an unread count over every conversation) and, once, the title.
     """
 
@@ -103,12 +104,22 @@ class PushPlanner:
             return
         gate = asyncio.Semaphore(PLAN_CONCURRENCY)
         now_ms = self._clock.now_ms()
-        recipients = [(uid, entry_id) for uid, entry_id in appended.positions.items()
-                      if uid != draft.sender_id]
-        # Each recipient on its own: one whose store reads keep failing loses its push, the
+        positions = {uid: entry_id for uid, entry_id in appended.positions.items()
+                     if uid != draft.sender_id}
+        if not positions:
+            return
+        try:
+            devices = await _retrying(partial(self._accounts.devices_of, list(positions)))
+        except Unavailable as exc:
+            log.warning("no pushes for message %s: devices unreadable (%s)", draft.msg_id, exc)
+            return
+        recipients = [(uid, positions[uid]) for uid, found in devices.items()
+                      if uid in positions and any(d.push for d in found)]
+        # Each recipient on its own: one whose lookups keep failing loses its push, the
         # others keep theirs (the send is stored and answered whatever happens here).
         found = await asyncio.gather(
-            *(_retrying(partial(self._targets, draft, uid, now_ms, gate)) for uid, _ in recipients),
+            *(_retrying(partial(self._targets, draft, uid, devices[uid], now_ms, gate))
+              for uid, _ in recipients),
             return_exceptions=True)
         chosen: list[tuple[int, int, list[Device]]] = []
         for (uid, entry_id), targets in zip(recipients, found, strict=True):
@@ -131,13 +142,10 @@ class PushPlanner:
         if jobs:
             await _retrying(partial(self._queue.enqueue, jobs))
 
-    async def _targets(self, draft: EntryDraft, user_id: int, now_ms: int,
-                       gate: asyncio.Semaphore) -> list[Device]:
+    async def _targets(self, draft: EntryDraft, user_id: int, devices: list[Device],
+                       now_ms: int, gate: asyncio.Semaphore) -> list[Device]:
         """The recipient's devices to push (``push_targets``), without counting a badge."""
         async with gate:
-            devices = [d for d in await self._accounts.list_devices(user_id) if d.push]
-            if not devices:
-                return []
             muted, online = await asyncio.gather(
                 self._mutes.muted(user_id, draft.conversation_id, now_ms),
                 self._bus.online_devices(user_id),

@@ -183,6 +183,25 @@ async def test_join_point_keeps_older_history_out_of_unread(backend: Backend) ->
     assert await _unread(store, late) == {cid: 1}
 
 
+async def test_a_group_s_activity_is_seen_by_everyone_who_joined(backend: Backend) -> None:
+    store = backend.store
+    owner, member, outsider = next(_users), next(_users), next(_users)
+    cid = f"g:{next(_users)}"
+    created = next(_ids)
+    await store.record_join([owner, member], cid, created)
+    assert await store.conversation_ids(member) == [cid]  # joined: a contact already
+    await store.record_activity([owner, member], cid, created)
+    sent = await backend.message(cid, owner)
+    await store.record_activity([owner], cid, sent)  # the group's activity, not per user
+    for user in (owner, member):
+        [state] = await store.conversations(user)
+        assert (state.conversation_id, state.last_msg_id) == (cid, sent)
+    assert await _unread(store, member) == {cid: 1}
+    assert await store.conversations(outsider) == []
+    await store.record_activity([member], cid, created)  # a late replay lowers nothing
+    assert (await store.conversations(member))[0].last_msg_id == sent
+
+
 async def test_message_status_sees_deleted_messages(backend: Backend) -> None:
     store = backend.store
     me, bob = next(_users), next(_users)

@@ -155,6 +155,30 @@ async def test_accounts_users_devices_cursors_and_push_tokens(stores: Stores) ->
     assert [d.device_id for d in await accounts.list_devices(user_id)] == [desk]
 
 
+async def test_devices_of_many_users_at_once(stores: Stores) -> None:
+    accounts = stores.accounts
+    users = [_uid() for _ in range(4)]
+    for n, user_id in enumerate(users[:3]):
+        await accounts.create_user(User(user_id, f"many{user_id}", "Many", "hash", 1))
+        for k in range(n + 1):
+            await accounts.put_device(Device(_uid(), user_id, "d", "ios", True, 0, 10 + k))
+    first = (await accounts.list_devices(users[0]))[0]
+    await accounts.ack(first.device_id, 77)
+    await accounts.set_push(first.device_id, PushTarget("fcm", f"tok-{first.device_id}"))
+    gone = (await accounts.list_devices(users[2]))[0]
+    await accounts.deactivate_device(gone.device_id)
+
+    found = await accounts.devices_of([*users, users[0]])  # a repeat, and one with nothing
+    assert set(found) == set(users[:3])
+    for user_id in users[:3]:
+        assert found[user_id] == await accounts.list_devices(user_id)
+    assert [len(found[u]) for u in users[:3]] == [1, 2, 2]  # the logged-out one is left out
+    [device] = found[users[0]]
+    assert device.cur_max_msg_id == 77
+    assert device.push == PushTarget("fcm", f"tok-{first.device_id}")
+    assert await accounts.devices_of([]) == {}
+
+
 async def test_mutes(stores: Stores) -> None:
     user, cid = _uid(), "d:1:2"
     assert not await stores.mutes.muted(user, cid, 1000)

@@ -23,25 +23,15 @@ OFFLINE, MUTED, ONLINE, NO_TOKEN, OFFLINE_TOO = 41, 42, 43, 44, 45
 
 
 class MemoryDevices:
-    """``list_devices`` from a dict; optionally holds every call until ``hold`` calls are
-    in flight at once (proving they overlap), recording the most seen in flight."""
+    """``devices_of`` from a dict, recording each call's users."""
 
-    def __init__(self, devices: dict[int, list[Device]], hold: int = 0) -> None:
+    def __init__(self, devices: dict[int, list[Device]]) -> None:
         self.devices = devices
-        self.hold = hold
-        self.in_flight = self.max_in_flight = 0
-        self.calls: list[int] = []
-        self._all_in = asyncio.Event()
+        self.calls: list[list[int]] = []
 
-    async def list_devices(self, user_id: int) -> list[Device]:
-        self.calls.append(user_id)
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        if self.in_flight >= self.hold:
-            self._all_in.set()
-        await self._all_in.wait()
-        self.in_flight -= 1
-        return self.devices.get(user_id, [])
+    async def devices_of(self, user_ids: Sequence[int]) -> dict[int, list[Device]]:
+        self.calls.append(list(user_ids))
+        return {uid: self.devices[uid] for uid in user_ids if self.devices.get(uid)}
 
 
 class MemoryMutes:
@@ -53,10 +43,24 @@ class MemoryMutes:
 
 
 class MemoryOnline:
-    def __init__(self, online: dict[int, set[int]]) -> None:
+    """Live connections from a dict; optionally holds every lookup until ``hold`` are in
+    flight at once (proving they overlap), recording who was asked and the most in flight."""
+
+    def __init__(self, online: dict[int, set[int]], hold: int = 0) -> None:
         self._online = online
+        self.hold = hold
+        self.in_flight = self.max_in_flight = 0
+        self.asked: list[int] = []
+        self._all_in = asyncio.Event()
 
     async def online_devices(self, user_id: int) -> set[int]:
+        self.asked.append(user_id)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        if self.in_flight >= self.hold:
+            self._all_in.set()
+        await self._all_in.wait()
+        self.in_flight -= 1
         return self._online.get(user_id, set())
 
 
@@ -101,14 +105,16 @@ def _everyone() -> dict[int, list[Device]]:
 
 
 class Setup:
-    def __init__(self, devices: MemoryDevices | None = None) -> None:
+    def __init__(self, devices: MemoryDevices | None = None,
+                 online: MemoryOnline | None = None) -> None:
         self.devices = devices or MemoryDevices(_everyone())
         self.unread = CountingUnread()
         self.queue = MemoryQueue()
         self.titles = Titles()
         self.online = {ONLINE: {430, 431}, SENDER: {170}}
+        self.bus = online or MemoryOnline(self.online)
         self.planner = PushPlanner(self.devices, self.unread, MemoryMutes({MUTED}),
-                                   MemoryOnline(self.online), self.queue, ManualClock(),
+                                   self.bus, self.queue, ManualClock(),
                                    self.titles, preview=True)
 
     async def plan(self, recipients: Sequence[int], draft: object = DRAFT) -> list[PushJob]:
@@ -146,9 +152,19 @@ async def test_nobody_to_push_costs_no_title_no_badge_and_no_enqueue() -> None:
     setup = Setup()
     assert await setup.plan([SENDER, MUTED, ONLINE, NO_TOKEN]) == []
     assert (setup.titles.calls, setup.unread.counted) == (0, [])
-    assert sorted(setup.devices.calls) == [MUTED, ONLINE, NO_TOKEN]  # never the sender
+    assert setup.devices.calls == [[MUTED, ONLINE, NO_TOKEN]]  # one read, never the sender
+    assert sorted(setup.bus.asked) == [MUTED, ONLINE]  # NO_TOKEN has nothing to push to
     assert await setup.plan([OFFLINE], replace(DRAFT, kind=EntryKind.READ)) == []
-    assert len(setup.devices.calls) == 3  # a read entry is not even looked at
+    assert len(setup.devices.calls) == 1  # a read entry is not even looked at
+
+
+async def test_a_group_message_reads_every_recipient_s_devices_at_once() -> None:
+    members = list(range(1_000, 1_100))
+    setup = Setup(MemoryDevices({uid: [device(uid * 10, uid, provider=None)]
+                                 for uid in members}))
+    assert await setup.plan([SENDER, *members]) == []
+    assert setup.devices.calls == [members]
+    assert setup.bus.asked == []  # no token anywhere: nothing else is looked up
 
 
 @pytest.mark.parametrize("recipients", [5, 3 * PLAN_CONCURRENCY])
@@ -156,35 +172,55 @@ async def test_recipients_are_planned_concurrently_within_a_bound(recipients: in
     users = range(1_000, 1_000 + recipients)
     # Every lookup waits until as many as may run at once are in flight: a planner that
     # awaited recipients one by one would never get there.
-    devices = MemoryDevices({uid: [device(uid * 10, uid)] for uid in users},
-                            hold=min(recipients, PLAN_CONCURRENCY))
-    setup = Setup(devices)
+    online = MemoryOnline({}, hold=min(recipients, PLAN_CONCURRENCY))
+    setup = Setup(MemoryDevices({uid: [device(uid * 10, uid)] for uid in users}), online)
     async with asyncio.timeout(5):
         jobs = await setup.plan(list(users))
-    assert devices.max_in_flight == min(recipients, PLAN_CONCURRENCY)
+    assert online.max_in_flight == min(recipients, PLAN_CONCURRENCY)
     assert sorted(j.user_id for j in jobs) == list(users)
     assert sorted(setup.unread.counted) == list(users)
 
 
-class FlakyDevices(MemoryDevices):
-    """``list_devices`` failing ``failures[user_id]`` times for that user before it answers."""
+class FlakyOnline(MemoryOnline):
+    """Live-connection lookups failing ``failures[user_id]`` times before they answer."""
 
-    def __init__(self, devices: dict[int, list[Device]], failures: dict[int, int]) -> None:
+    def __init__(self, failures: dict[int, int]) -> None:
+        super().__init__({})
+        self.failures = failures
+
+    async def online_devices(self, user_id: int) -> set[int]:
+        if self.failures.get(user_id, 0) > 0:
+            self.failures[user_id] -= 1
+            raise Unavailable("registry blip")
+        return await super().online_devices(user_id)
+
+
+class FlakyDevices(MemoryDevices):
+    """``devices_of`` failing its first ``failures`` calls."""
+
+    def __init__(self, devices: dict[int, list[Device]], failures: int) -> None:
         super().__init__(devices)
         self.failures = failures
 
-    async def list_devices(self, user_id: int) -> list[Device]:
-        if self.failures.get(user_id, 0) > 0:
-            self.failures[user_id] -= 1
+    async def devices_of(self, user_ids: Sequence[int]) -> dict[int, list[Device]]:
+        if self.failures > 0:
+            self.failures -= 1
             raise Unavailable("accounts store blip")
-        return await super().list_devices(user_id)
+        return await super().devices_of(user_ids)
 
 
 async def test_a_blip_is_retried_and_a_failing_recipient_costs_only_its_own_push() -> None:
     # OFFLINE's first lookup fails (retried: pushed); OFFLINE_TOO's always fail (no push);
     # neither fails the message's other recipients or the send.
-    devices = FlakyDevices(_everyone(), {OFFLINE: 1, OFFLINE_TOO: RETRIES})
-    setup = Setup(devices)
+    online = FlakyOnline({OFFLINE: 1, OFFLINE_TOO: RETRIES})
+    setup = Setup(online=online)
     jobs = await setup.plan([OFFLINE, OFFLINE_TOO])
     assert [j.device_id for j in jobs] == [410]
-    assert devices.failures == {OFFLINE: 0, OFFLINE_TOO: 0}
+    assert online.failures == {OFFLINE: 0, OFFLINE_TOO: 0}
+
+
+async def test_the_devices_read_is_retried_and_its_failure_only_costs_pushes() -> None:
+    setup = Setup(FlakyDevices(_everyone(), failures=RETRIES - 1))
+    assert [j.device_id for j in await setup.plan([OFFLINE])] == [410]
+    setup = Setup(FlakyDevices(_everyone(), failures=RETRIES))
+    assert await setup.plan([OFFLINE]) == []  # logged, and the send is not failed
