@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI, WebSocket
 
+from api.docs_ui import install_docs
 from api.errors import BodyLimit, install_error_handlers
 from api.routes import accounts, conversations, groups, messages, ops, presence
 from api.settings import Settings
@@ -32,7 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await services.gateway.hub.drain(reconnect_after_ms=1000, grace_s=0.2)
 
     app = FastAPI(title="Inbox Messenger", version="1", description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
+    install_docs(app)  # /docs and /redoc with local assets (no CDN)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     for module in (accounts, conversations, groups, messages, ops, presence):

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
 
 from api.deps import ServicesDep
+from api.responses import HealthOut, ReadyOut
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+async def healthz() -> HealthOut:
+    """The process is up (no store is asked)."""
+    return HealthOut(status="ok")
 
 
-@router.get("/readyz")
-async def readyz(services: ServicesDep) -> JSONResponse:
+@router.get("/readyz", responses={503: {"model": ReadyOut,
+                                        "description": "some store does not answer"}})
+async def readyz(services: ServicesDep, response: Response) -> ReadyOut:
     """200 when every store answers; 503 naming the ones that do not."""
-    report: dict[str, Any] = {}
+    report: dict[str, str] = {}
     for name, store in services.checks.items():
         try:
             await store.ping()
@@ -28,11 +29,14 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         except Exception as exc:  # any failure means "not ready"; say which
             report[name] = f"unavailable: {exc}"
     ready = all(v == "ok" for v in report.values())
-    return JSONResponse({"ready": ready, "checks": report}, status_code=200 if ready else 503)
+    if not ready:
+        response.status_code = 503
+    return ReadyOut(ready=ready, checks=report)
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(services: ServicesDep) -> str:
+    """Prometheus metrics: live WebSockets on this node, push counters."""
     lines = [
         "# TYPE messenger_ws_connections gauge",
         f"messenger_ws_connections {services.gateway.hub.count()}",
