@@ -44,7 +44,7 @@ class Contract:
         resource = Resource.from_contents(self.doc, default_specification=DRAFT202012)
         self.registry: Registry[Any] = Registry().with_resource(DOC_URI, resource)
         # Literal paths before templated ones: /v1/users/me is not /v1/users/{user_id}.
-        self._templates = sorted(self.doc["paths"], key=lambda p: ("{" in p, p))
+        self._templates: list[str] = sorted(self.doc["paths"], key=lambda p: ("{" in p, p))
         self._patterns = {t: template_pattern(t) for t in self._templates}
 
     def operations(self) -> set[tuple[str, str]]:

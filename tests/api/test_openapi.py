@@ -34,7 +34,7 @@ def checked(server: MessengerProcess, contract: Contract) -> Iterator[httpx.Clie
         yield c
 
 
-def expect(r: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+def expect(r: httpx.Response, status: int, code: str | None = None) -> Any:
     """The answer had ``status`` (and error ``code``); its JSON body, if any."""
     assert r.status_code == status, r.text
     if code is not None:
