@@ -16,7 +16,13 @@ from api.wiring import open_services
 DESCRIPTION = """A WeChat-style inbox-per-user sync queue messenger.
 
 Every send is written into each participant's inbox; devices sync with `cur_max_msg_id` over
-`GET /v1/sync` or the WebSocket at `/v1/ws`. Ids are 64-bit integers sent as strings.
+`GET /v1/sync` or the WebSocket at `/v1/ws` (not described here: see `docs/websocket.md` in the
+repository, beside `docs/sync.md`, `docs/api.md` and `docs/errors.md`).
+
+- Ids are 64-bit integers, sent as decimal strings and accepted as strings or integers.
+- Authenticate with `Authorization: Bearer <access_token>` from `POST /v1/auth/login`.
+- Every error is `{"error": {"code", "message"}}`; a `503` may be retried (with the same
+  `client_msg_id` for sends).
 """
 
 
