@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI, WebSocket
 
 from api.docs_ui import install_docs
+from api.error_docs import ANY_ROUTE, errors
 from api.errors import BodyLimit, install_error_handlers
 from api.routes import accounts, conversations, groups, messages, ops, presence
 from api.settings import Settings
@@ -39,7 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await services.gateway.hub.drain(reconnect_after_ms=1000, grace_s=0.2)
 
     app = FastAPI(title="Inbox Messenger", version="1", description=DESCRIPTION,
-                  lifespan=lifespan, docs_url=None, redoc_url=None)
+                  lifespan=lifespan, docs_url=None, redoc_url=None,
+                  responses=errors(*ANY_ROUTE))
     install_docs(app)  # /docs and /redoc with local assets (no CDN)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)

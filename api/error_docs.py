@@ -23,6 +23,7 @@ DESCRIPTIONS: dict[int, str] = {
          "(a message body over 16 KiB of UTF-8)",
     422: "`invalid_request`: a field, path or query value is missing, mistyped or out of range",
     429: "`rate_limited`: over the per-user send limit; retry after `Retry-After` seconds",
+    500: "`internal`: a bug in the server; the request may be retried",
     503: "`unavailable`: a backing store cannot answer now; retry (with the same idempotency "
          "key, where the route takes one)",
 }
@@ -34,6 +35,8 @@ AUTHED = (401, 503)
 """Every route that takes a bearer token and reads a store."""
 WITH_BODY = (400, 413, 422)
 """Every route that reads a JSON body."""
+ANY_ROUTE = (500,)
+"""What any route may answer (given to the app, so every operation documents it)."""
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -45,3 +48,12 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
             entry["headers"] = RETRY_AFTER
         out[status] = entry
     return out
+
+
+def json_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``errors`` for a route whose success is not JSON (its media type would otherwise be
+    given to the error bodies too): the envelope by reference, as ``application/json``."""
+    ref = {"$ref": "#/components/schemas/ErrorOut"}
+    return {status: {"description": entry["description"],
+                     "content": {"application/json": {"schema": ref}}}
+            for status, entry in errors(*statuses).items()}

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import PlainTextResponse
 
 from api.deps import ServicesDep
+from api.error_docs import ANY_ROUTE, json_errors
 from api.responses import HealthOut, ReadyOut
 
 router = APIRouter(tags=["operations"])
@@ -34,7 +35,7 @@ async def readyz(services: ServicesDep, response: Response) -> ReadyOut:
     return ReadyOut(ready=ready, checks=report)
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get("/metrics", response_class=PlainTextResponse, responses=json_errors(*ANY_ROUTE))
 async def metrics(services: ServicesDep) -> str:
     """Prometheus metrics: live WebSockets on this node, push counters."""
     lines = [
