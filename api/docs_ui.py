@@ -26,32 +26,33 @@ def assets_dir() -> Path:
     return Path(str(files("fastapi_offline").joinpath("static")))
 
 
+def local_url(request: Request, path: str) -> str:
+    """``path`` on this server, below the root path a proxy may mount the app at."""
+    return f"{request.scope.get('root_path', '')}{path}"
+
+
 def install_docs(app: FastAPI) -> None:
     """Mount the assets and add ``/docs`` and ``/redoc`` (create the app with
     ``docs_url=None, redoc_url=None`` so FastAPI's CDN pages are not there too)."""
     app.mount(ASSETS_URL, StaticFiles(directory=assets_dir()), name="docs-assets")
-    openapi_url = app.openapi_url or "/openapi.json"
+    spec = app.openapi_url or "/openapi.json"
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
         return get_swagger_ui_html(
-            openapi_url=f"{root}{openapi_url}",
-            title=f"{app.title} - Swagger UI",
+            openapi_url=local_url(request, spec), title=f"{app.title} - Swagger UI",
+            swagger_js_url=local_url(request, f"{ASSETS_URL}/swagger-ui-bundle.js"),
+            swagger_css_url=local_url(request, f"{ASSETS_URL}/swagger-ui.css"),
+            swagger_favicon_url=local_url(request, f"{ASSETS_URL}/favicon.png"),
             oauth2_redirect_url=None,  # no OAuth2 flow: bearer tokens come from login
-            swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{ASSETS_URL}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
             swagger_ui_parameters=SWAGGER_PARAMETERS,
         )
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
         return get_redoc_html(
-            openapi_url=f"{root}{openapi_url}",
-            title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
+            openapi_url=local_url(request, spec), title=f"{app.title} - ReDoc",
+            redoc_js_url=local_url(request, f"{ASSETS_URL}/redoc.standalone.js"),
+            redoc_favicon_url=local_url(request, f"{ASSETS_URL}/favicon.png"),
             with_google_fonts=False,
         )
