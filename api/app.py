@@ -8,6 +8,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI, WebSocket
 
+from api.docs_ui import install_docs
+from api.error_docs import ANY_ROUTE, errors
 from api.errors import BodyLimit, install_error_handlers
 from api.metrics import HttpMetrics
 from api.routes import accounts, conversations, groups, messages, ops, presence
@@ -19,7 +21,13 @@ log = logging.getLogger(__name__)
 DESCRIPTION = """A WeChat-style inbox-per-user sync queue messenger.
 
 Every send is written into each participant's inbox; devices sync with `cur_max_msg_id` over
-`GET /v1/sync` or the WebSocket at `/v1/ws`. Ids are 64-bit integers sent as strings.
+`GET /v1/sync` or the WebSocket at `/v1/ws` (not described here: see `docs/websocket.md` in the
+repository, beside `docs/sync.md`, `docs/api.md` and `docs/errors.md`).
+
+- Ids are 64-bit integers, sent as decimal strings and accepted as strings or integers.
+- Authenticate with `Authorization: Bearer <access_token>` from `POST /v1/auth/login`.
+- Every error is `{"error": {"code", "message"}}`; a `503` may be retried (with the same
+  `client_msg_id` for sends).
 """
 
 
@@ -37,7 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await services.gateway.hub.drain(reconnect_after_ms=1000, grace_s=0.2)
 
     app = FastAPI(title="Inbox Messenger", version="1", description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None,
+                  responses=errors(*ANY_ROUTE))
+    install_docs(app)  # /docs and /redoc with local assets (no CDN)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(HttpMetrics)  # outermost: counts the body limit's refusals too

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 
 from inbox.conversations import parse_id
 from inbox.errors import InvalidInput
@@ -19,7 +27,13 @@ def _id(value: Any) -> int:
         raise ValueError(exc.message) from None
 
 
-Id = Annotated[int, BeforeValidator(_id)]
+ID_SCHEMA = {
+    "anyOf": [{"type": "string", "pattern": "^[0-9]{1,19}$"},
+              {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}],
+    "description": "a 64-bit id: a decimal string (preferred: JavaScript numbers cannot hold "
+                   "it) or an integer",
+}
+Id = Annotated[int, BeforeValidator(_id), WithJsonSchema(ID_SCHEMA)]
 
 
 class Body(BaseModel):
@@ -39,29 +53,32 @@ class Body(BaseModel):
 
 
 class SignupIn(Body):
-    username: str
-    password: str
-    display_name: str | None = None
+    username: str = Field(description="3-32 characters of a-z 0-9 _ . - (unique)")
+    password: str = Field(description="8..1024 characters")
+    display_name: str | None = Field(default=None, description="1..64 characters; defaults "
+                                                               "to the username")
 
 
 class LoginIn(Body):
     username: str
     password: str
-    platform: str
-    device_id: Id | None = None
-    device_name: str | None = None
+    platform: str = Field(description="ios, android, web, desktop or cli")
+    device_id: Id | None = Field(default=None, description="log this known device of the "
+                                                           "user in again")
+    device_name: str | None = Field(default=None, description="cut to 64 characters; defaults "
+                                                              "to the platform")
 
 
 class PushIn(Body):
-    provider: str
-    token: str
-    topic: str | None = None
+    provider: str = Field(description="fcm or apns")
+    token: str = Field(description="the provider's device token, 1..4096 characters")
+    topic: str | None = Field(default=None, description="APNs topic (bundle id) override")
 
 
 class SendIn(Body):
-    body: str
-    client_msg_id: str
-    to_user: Id | None = None
+    body: str = Field(description="1..16384 bytes of UTF-8")
+    client_msg_id: str = Field(description="the client's idempotency key, 1..128 characters")
+    to_user: Id | None = Field(default=None, description="exactly one of to_user, to_group")
     to_group: Id | None = None
 
 
@@ -70,13 +87,15 @@ class AckIn(Body):
 
 
 class MuteIn(Body):
-    until: AwareDatetime | None = None
+    until: AwareDatetime | None = Field(default=None, description="RFC 3339 with offset; "
+                                                                 "null: forever; past: unmute")
 
 
 class GroupIn(Body):
     name: str
     member_ids: list[Id] = Field(default_factory=list)
-    client_group_id: str | None = None  # idempotency key: a retry answers the same group
+    client_group_id: str | None = Field(default=None, description="idempotency key, 1..128 "
+                                        "characters: a retry answers the same group")
 
 
 class GroupMembersIn(Body):

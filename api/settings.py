@@ -1,4 +1,4 @@
-"""Settings from ``MESSENGER_*`` environment variables (API.md "Configuration")."""
+"""Settings from ``MESSENGER_*`` environment variables (docs/configuration.md)."""
 
 from __future__ import annotations
 

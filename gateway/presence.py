@@ -180,6 +180,6 @@ class PresenceTracker:
 
 
 def presence_frame(notice: Notice) -> dict[str, Any]:
-    """The ``presence`` frame contacts receive (API.md)."""
+    """The ``presence`` frame contacts receive (docs/websocket.md)."""
     return {"op": "presence", "user_id": str(notice.user_id), "status": notice.status.value,
             "last_seen": rfc3339(notice.last_seen_ms)}

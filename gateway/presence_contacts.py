@@ -1,5 +1,5 @@
-"""Who hears about a user's presence: its contacts (API.md: peers of direct chats and members
-of shared groups)."""
+"""Who hears about a user's presence: its contacts (docs/websocket.md: peers of direct chats
+and members of shared groups)."""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ class FrameRelay(Protocol):
 
 
 def typing_frame(conversation_id: str, user_id: int) -> dict[str, Any]:
-    """The server's ``typing`` frame (ids as strings, API.md)."""
+    """The server's ``typing`` frame (ids as strings, docs/websocket.md)."""
     return {"op": "typing", "conversation_id": conversation_id, "user_id": str(user_id)}
 
 

@@ -3,8 +3,8 @@ per-user send limit.
 
 A bucket holds up to ``burst`` tokens and refills at ``rate`` tokens per second; each allowed
 request takes one. A refused request takes nothing, so a client that waits the advised time
-always gets through. Limits protect the service, they do not shape traffic (API.md): defaults
-are generous and a limiter that cannot reach its backend lets requests through.
+always gets through. Limits protect the service, they do not shape traffic (docs/errors.md):
+defaults are generous and a limiter that cannot reach its backend lets requests through.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""JSON shapes of the client API (API.md): ids as decimal strings, times as RFC 3339 UTC."""
+"""JSON shapes of the client API (docs/api.md, docs/sync.md): ids as decimal strings, times
+as RFC 3339 UTC."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 An ``AppendListener``: it runs after the append is durable and before the send is answered,
 so an acknowledged message has its push jobs queued (they survive a crash in the queue).
-The badge is the recipient's total unread count from the read markers (API.md), which the
+The badge is the recipient's total unread count from the read markers (docs/push.md), which the
 conversation index already includes the new message in (it is an append step, run first).
 """
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response
 
 from api.deps import CallerDep, ServicesDep
+from api.error_docs import AUTHED, WITH_BODY, errors
+from api.responses import DeviceOut, LoginOut, SignupOut, UserOut
 from api.schemas import LoginIn, PushIn, SignupIn
 from inbox.conversations import parse_id
 from inbox.models import Device, PushTarget, User
@@ -15,15 +15,15 @@ from inbox.wire import rfc3339_or_none
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
 
-def user_json(user: User) -> dict[str, Any]:
-    return {"user_id": str(user.user_id), "username": user.username,
-            "display_name": user.display_name}
+def user_out(user: User) -> UserOut:
+    return UserOut(user_id=str(user.user_id), username=user.username,
+                   display_name=user.display_name)
 
 
-def device_json(device: Device, online: bool, now_ms: int | None = None) -> dict[str, Any]:
+def device_out(device: Device, online: bool, now_ms: int | None = None) -> DeviceOut:
     """A device as ``GET /v1/devices`` lists it; an online device was last seen now."""
     last_seen = now_ms if online and now_ms is not None else device.last_seen_ms
-    return {
+    return DeviceOut.model_validate({
         "device_id": str(device.device_id),
         "device_name": device.device_name,
         "platform": device.platform,
@@ -31,69 +31,76 @@ def device_json(device: Device, online: bool, now_ms: int | None = None) -> dict
         "cur_max_msg_id": str(device.cur_max_msg_id),
         "push": {"provider": device.push.provider} if device.push else None,
         "last_seen": rfc3339_or_none(last_seen),
-    }
+    })
 
 
-@router.post("/auth/signup", status_code=201)
-async def signup(body: SignupIn, services: ServicesDep) -> dict[str, Any]:
+@router.post("/auth/signup", status_code=201, responses=errors(*WITH_BODY, 409, 503))
+async def signup(body: SignupIn, services: ServicesDep) -> SignupOut:
+    """Create an account (no token: log in next)."""
     user = await services.auth.signup(body.username, body.password, body.display_name)
-    return {"user_id": str(user.user_id), "username": user.username}
+    return SignupOut(user_id=str(user.user_id), username=user.username)
 
 
-@router.post("/auth/login")
-async def login(body: LoginIn, services: ServicesDep) -> dict[str, Any]:
+@router.post("/auth/login", responses=errors(*WITH_BODY, 401, 403, 404, 503))
+async def login(body: LoginIn, services: ServicesDep) -> LoginOut:
+    """Log a device in: a new device, or the known ``device_id`` of this user again."""
     device, token = await services.auth.login(
         body.username, body.password, body.platform, body.device_id, body.device_name
     )
-    return {
-        "access_token": token.access_token,
-        "token_type": "bearer",
-        "expires_in": token.expires_in,
-        "user_id": str(device.user_id),
-        "device_id": str(device.device_id),
-    }
+    return LoginOut(access_token=token.access_token, token_type="bearer",  # noqa: S106
+                    expires_in=token.expires_in, user_id=str(device.user_id),
+                    device_id=str(device.device_id))
 
 
-@router.get("/devices")
-async def devices(caller: CallerDep, services: ServicesDep) -> list[dict[str, Any]]:
+@router.get("/devices", responses=errors(*AUTHED))
+async def devices(caller: CallerDep, services: ServicesDep) -> list[DeviceOut]:
+    """The caller's devices, logged-out ones left out."""
     online = await services.bus.online_devices(caller.user_id)
     now_ms = services.clock.now_ms()
-    return [device_json(d, d.device_id in online, now_ms)
+    return [device_out(d, d.device_id in online, now_ms)
             for d in await services.auth.devices(caller)]
 
 
-@router.put("/devices/{device_id}/push", status_code=204)
+@router.put("/devices/{device_id}/push", status_code=204,
+            responses=errors(*AUTHED, *WITH_BODY, 403, 404))
 async def set_push(device_id: str, body: PushIn, caller: CallerDep, services: ServicesDep
                    ) -> Response:
+    """Register the device's push token (one per device; taken from any other device)."""
     target = PushTarget(body.provider, body.token, body.topic)
     await services.auth.set_push(caller, parse_id(device_id, "device_id"), target)
     return Response(status_code=204)
 
 
-@router.delete("/devices/{device_id}/push", status_code=204)
+@router.delete("/devices/{device_id}/push", status_code=204,
+               responses=errors(*AUTHED, 403, 404, 422))
 async def clear_push(device_id: str, caller: CallerDep, services: ServicesDep) -> Response:
+    """Remove the device's push token."""
     await services.auth.clear_push(caller, parse_id(device_id, "device_id"))
     return Response(status_code=204)
 
 
-@router.delete("/devices/{device_id}", status_code=204)
+@router.delete("/devices/{device_id}", status_code=204, responses=errors(*AUTHED, 403, 404, 422))
 async def logout(device_id: str, caller: CallerDep, services: ServicesDep) -> Response:
+    """Log one of the caller's devices out: its token fails and its sockets close (4001)."""
     target = parse_id(device_id, "device_id")
     await services.auth.logout(caller, target)
     await services.gateway.hub.publish_logout(caller.user_id, target)
     return Response(status_code=204)
 
 
-@router.get("/users/me")
-async def me(caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
-    return user_json(await services.auth.user(caller.user_id))
+@router.get("/users/me", responses=errors(*AUTHED))
+async def me(caller: CallerDep, services: ServicesDep) -> UserOut:
+    """The caller's own account."""
+    return user_out(await services.auth.user(caller.user_id))
 
 
-@router.get("/users/{user_id}")
-async def get_user(user_id: str, _: CallerDep, services: ServicesDep) -> dict[str, Any]:
-    return user_json(await services.auth.user(parse_id(user_id, "user_id")))
+@router.get("/users/{user_id}", responses=errors(*AUTHED, 404, 422))
+async def get_user(user_id: str, _: CallerDep, services: ServicesDep) -> UserOut:
+    """Any user by id."""
+    return user_out(await services.auth.user(parse_id(user_id, "user_id")))
 
 
-@router.get("/users")
-async def find_user(username: str, _: CallerDep, services: ServicesDep) -> dict[str, Any]:
-    return user_json(await services.auth.find(username))
+@router.get("/users", responses=errors(*AUTHED, 404, 422))
+async def find_user(username: str, _: CallerDep, services: ServicesDep) -> UserOut:
+    """Any user by exact username."""
+    return user_out(await services.auth.find(username))

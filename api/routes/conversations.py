@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from api.deps import CallerDep, ServicesDep
+from api.error_docs import AUTHED, WITH_BODY, errors
+from api.responses import ConversationOut, MessageOut
 from api.schemas import MuteIn, ReadIn
 from inbox.conversation_list import HISTORY_DEFAULT_LIMIT
 from inbox.conversations import parse_id
@@ -14,36 +16,42 @@ from inbox.wire import conversation_json, message_json
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
 
+CONVERSATION_ERRORS = errors(*AUTHED, 403, 404, 422)
+"""A conversation id in the path: malformed 422, reversed or unknown 404, outsider 403."""
 
-@router.get("/conversations")
-async def list_conversations(caller: CallerDep, services: ServicesDep) -> list[dict[str, Any]]:
+
+@router.get("/conversations", responses=errors(*AUTHED))
+async def list_conversations(caller: CallerDep, services: ServicesDep
+                             ) -> list[ConversationOut]:
     """The caller's conversations, newest activity first, with title, last message, unread."""
     summaries = await services.conversation_views.summaries(caller)
-    return [conversation_json(s) for s in summaries]
+    return [ConversationOut.model_validate(conversation_json(s)) for s in summaries]
 
 
-@router.get("/conversations/{cid}/messages")
+@router.get("/conversations/{cid}/messages", responses=CONVERSATION_ERRORS)
 async def history(
     cid: str,
     caller: CallerDep,
     services: ServicesDep,
     before: str | None = None,
-    limit: Annotated[int, Query()] = HISTORY_DEFAULT_LIMIT,
-) -> list[dict[str, Any]]:
+    limit: Annotated[int, Query(description="1..200")] = HISTORY_DEFAULT_LIMIT,
+) -> list[MessageOut]:
     """Messages before ``before`` (a msg_id), newest first, deleted ones left out."""
     before_id = parse_id(before, "before") if before is not None else None
     page = await services.conversation_views.history(caller, cid, before_id, limit)
-    return [message_json(m) for m in page]
+    return [MessageOut.model_validate(message_json(m)) for m in page]
 
 
-@router.post("/conversations/{cid}/read", status_code=204)
+@router.post("/conversations/{cid}/read", status_code=204,
+             responses={**CONVERSATION_ERRORS, **errors(*WITH_BODY)})
 async def read(cid: str, body: ReadIn, caller: CallerDep, services: ServicesDep) -> Response:
     """Mark read up to ``up_to_msg_id``; a stale or repeated read changes nothing."""
     await services.reads.mark_read(caller, cid, body.up_to_msg_id)
     return Response(status_code=204)
 
 
-@router.post("/conversations/{cid}/mute", status_code=204)
+@router.post("/conversations/{cid}/mute", status_code=204,
+             responses={**CONVERSATION_ERRORS, **errors(*WITH_BODY)})
 async def mute(cid: str, body: MuteIn, caller: CallerDep, services: ServicesDep) -> Response:
     """No pushes for this conversation until ``until`` (null: forever; past: unmute)."""
     await services.mutes.mute(caller, cid, body.until)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import JSONResponse
 
 from api.deps import CallerDep, ServicesDep
+from api.error_docs import AUTHED, WITH_BODY, errors
+from api.responses import AckOut, ReceiptOut, SyncOut
 from api.schemas import AckIn, SendIn
 from inbox.conversations import parse_id
 from inbox.deletes import parse_scope
@@ -18,18 +19,26 @@ from sync.metrics import ACKS, SYNCS
 
 router = APIRouter(prefix="/v1", tags=["messages"])
 
+REPLAYED = {"model": ReceiptOut, "description": "a replayed `client_msg_id`: the original "
+                                                "receipt; nothing was stored again"}
 
-@router.post("/messages", status_code=201)
-async def send(body: SendIn, caller: CallerDep, services: ServicesDep) -> JSONResponse:
+
+@router.post("/messages", status_code=201,
+             responses={200: REPLAYED, **errors(*AUTHED, *WITH_BODY, 403, 404, 429)})
+async def send(body: SendIn, caller: CallerDep, services: ServicesDep, response: Response
+               ) -> ReceiptOut:
     """Send a message; a replayed ``client_msg_id`` answers 200 with the original receipt."""
     request = SendRequest(body.body, body.client_msg_id, body.to_user, body.to_group)
     await services.send_limit.check(caller, request)  # 429 + Retry-After past the user's rate
     receipt, replayed = await services.messages.send(caller, request)
-    return JSONResponse(receipt_json(receipt), status_code=200 if replayed else 201)
+    if replayed:
+        response.status_code = 200
+    return ReceiptOut.model_validate(receipt_json(receipt))
 
 
-@router.delete("/messages/{msg_id}", status_code=204)
-async def delete(msg_id: str, caller: CallerDep, services: ServicesDep, scope: str = "me"
+@router.delete("/messages/{msg_id}", status_code=204, responses=errors(*AUTHED, 403, 404, 422))
+async def delete(msg_id: str, caller: CallerDep, services: ServicesDep,
+                 scope: Annotated[str, Query(description="'me' or 'everyone'")] = "me"
                  ) -> Response:
     """Delete for ``me`` (own inbox and history only) or ``everyone`` (the sender, within
     24 h); a repeat changes nothing."""
@@ -37,28 +46,29 @@ async def delete(msg_id: str, caller: CallerDep, services: ServicesDep, scope: s
     return Response(status_code=204)
 
 
-@router.get("/sync")
+@router.get("/sync", response_model_exclude_unset=True, responses=errors(*AUTHED, 422))
 async def sync(
     caller: CallerDep,
     services: ServicesDep,
-    cur_max_msg_id: str = "0",
-    limit: Annotated[int, Query()] = DEFAULT_LIMIT,
-) -> dict[str, Any]:
+    cur_max_msg_id: Annotated[str, Query(description="the largest entry id applied; 0 "
+                                                     "for the whole inbox")] = "0",
+    limit: Annotated[int, Query(description="1..1000")] = DEFAULT_LIMIT,
+) -> SyncOut:
     """Inbox entries after ``cur_max_msg_id``, oldest first."""
     SYNCS.labels("rest").inc()
     page = await services.sync.sync(
         caller.user_id, parse_id(cur_max_msg_id, "cur_max_msg_id"), limit
     )
-    return {
+    return SyncOut.model_validate({
         "entries": [entry_json(e) for e in page.entries],
         "cur_max_msg_id": str(page.cur_max_msg_id),
         "has_more": page.has_more,
-    }
+    })
 
 
-@router.post("/sync/ack")
-async def ack(body: AckIn, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+@router.post("/sync/ack", responses=errors(*AUTHED, *WITH_BODY))
+async def ack(body: AckIn, caller: CallerDep, services: ServicesDep) -> AckOut:
     """Record how far this device has applied its inbox (never moves back)."""
     ACKS.labels("rest").inc()
     cursor = await services.sync.ack(caller.device_id, body.cur_max_msg_id)
-    return {"cur_max_msg_id": str(cursor)}
+    return AckOut(cur_max_msg_id=str(cursor))

@@ -3,28 +3,31 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.deps import ServicesDep
+from api.error_docs import ANY_ROUTE, json_errors
 from api.metrics import render
+from api.responses import HealthOut, ReadyOut
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+async def healthz() -> HealthOut:
+    """The process is up (no store is asked)."""
+    return HealthOut(status="ok")
 
 
-@router.get("/readyz")
-async def readyz(services: ServicesDep) -> JSONResponse:
+@router.get("/readyz", responses={503: {"model": ReadyOut,
+                                        "description": "some store does not answer"}})
+async def readyz(services: ServicesDep, response: Response) -> ReadyOut:
     """200 when every store answers; 503 naming the ones that do not."""
-    report: dict[str, Any] = {}
+    report: dict[str, str] = {}
     for name, store in services.checks.items():
         try:
             await store.ping()
@@ -33,10 +36,12 @@ async def readyz(services: ServicesDep) -> JSONResponse:
             log.warning("readiness: %s does not answer: %s", name, exc)
             report[name] = "unavailable"
     ready = all(v == "ok" for v in report.values())
-    return JSONResponse({"ready": ready, "checks": report}, status_code=200 if ready else 503)
+    if not ready:
+        response.status_code = 503
+    return ReadyOut(ready=ready, checks=report)
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get("/metrics", response_class=PlainTextResponse, responses=json_errors(*ANY_ROUTE))
 async def metrics(services: ServicesDep) -> PlainTextResponse:
     """Every metric of this process in the Prometheus text format."""
     body = await render(services.gateway.hub, services.push_queue)

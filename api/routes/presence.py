@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from api.deps import CallerDep, ServicesDep
+from api.error_docs import AUTHED, errors
+from api.responses import PresenceMapOut
 from inbox.conversations import parse_id
 from inbox.errors import InvalidInput
 from inbox.wire import rfc3339_or_none
@@ -26,11 +28,15 @@ def parse_user_ids(raw: str) -> list[int]:
     return ids
 
 
-@router.get("/presence")
-async def presence(user_ids: str, _: CallerDep, services: ServicesDep) -> dict[str, Any]:
+@router.get("/presence", responses=errors(*AUTHED, 422))
+async def presence(
+    user_ids: Annotated[str, Query(description="comma-separated user ids, at most 200")],
+    _: CallerDep,
+    services: ServicesDep,
+) -> PresenceMapOut:
     """Each user's ``{status, last_seen}``: online while any of its devices holds a live
     connection (``last_seen`` is then now); an unknown id reads as offline, never seen."""
     infos = await services.presence.statuses(parse_user_ids(user_ids))
-    return {str(uid): {"status": info.status.value,
-                       "last_seen": rfc3339_or_none(info.last_seen_ms)}
-            for uid, info in infos.items()}
+    return PresenceMapOut.model_validate(
+        {str(uid): {"status": info.status.value, "last_seen": rfc3339_or_none(info.last_seen_ms)}
+         for uid, info in infos.items()})

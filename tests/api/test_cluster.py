@@ -1,5 +1,6 @@
-"""Two ``messenger serve`` processes sharing Redis + Cassandra: DESIGN.md invariants 1-3 across
-nodes, cross-node live delivery, worker-id leases, and Redis lost or down under a running node.
+"""Two ``messenger serve`` processes sharing Redis + Cassandra: guarantees 1-3 of
+docs/architecture.md across nodes, cross-node live delivery, worker-id leases, and Redis lost
+or down under a running node.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ PER_SENDER = 30
 
 
 def send_retrying(client: httpx.Client, sender: Account, to: str, body: str) -> httpx.Response:
-    """Send as a client does: a 503 is retried with the same ``client_msg_id`` (API.md).
+    """Send as a client does: a 503 is retried with the same ``client_msg_id`` (docs/errors.md).
 
     After Redis lost its data, nodes issue no ids until every former worker-id holder must
     have stopped (lease TTL + clock skew, ~11 s): a client sees 503s for that long.

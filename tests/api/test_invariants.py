@@ -1,4 +1,4 @@
-"""DESIGN.md invariants 1 and 3 end to end, and a restart that keeps every message."""
+"""Guarantees 1 and 3 of docs/architecture.md end to end, and a restart that keeps every message."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A running node whose Cassandra goes away and comes back (DESIGN.md "Failure semantics").
+"""A running node whose Cassandra goes away and comes back (docs/architecture.md, "Failure
+semantics").
 
 Every request gets a clean answer while it is down (503 ``unavailable``, never a 500 or a hung
 request), readiness names Cassandra, and once it is back a retried send is stored once and the

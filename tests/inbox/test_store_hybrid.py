@@ -1,4 +1,5 @@
-"""The production InboxStore (Redis + Cassandra): contract and DESIGN.md invariants 1-3."""
+"""The production InboxStore (Redis + Cassandra): its contract, and guarantees 1-3 of
+docs/architecture.md."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """A real single-node Cassandra 5.0 on free loopback ports, for tests.
 
-The server jars come from Maven Central (see /work/shared/CASSANDRA.md) and are cached.
+The server jars come from Maven Central (``mvn dependency:copy-dependencies`` over
+``.ci/cassandra/pom.xml``) and are cached (``$MESSENGER_CASSANDRA_CACHE`` or ``~/.cache``).
 ``python -m tests.servers.cassandra_server --fetch`` only fills the cache (CI prefetch);
 ``--run`` starts a node and prints its contact point until Ctrl-C.
 """

@@ -1,0 +1,173 @@
+"""Response bodies of the REST API (pydantic), for OpenAPI clients and runtime checks.
+
+The JSON is built by ``inbox.wire`` (shared with the WebSocket frames) and validated into
+these models, which FastAPI then serialises in pydantic's Rust core. Ids are 64-bit integers
+written as decimal strings; times are RFC 3339 UTC with milliseconds. Fields typed
+``X | SkipJsonSchema[None] = None`` are left out of the JSON when unset (routes answering
+them serialise with ``exclude_unset``), never sent as null.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic.json_schema import SkipJsonSchema
+
+IdStr = Annotated[str, Field(description="a 64-bit id as a decimal string",
+                             examples=["251623048183283712"])]
+Time = Annotated[str, Field(description="RFC 3339 UTC with milliseconds",
+                            examples=["2025-03-01T12:00:00.123Z"])]
+ConversationId = Annotated[str, Field(
+    description="'d:<low user id>:<high user id>' for a direct chat, 'g:<group id>' for a group",
+    examples=["d:251623048183283712:251623048183283999"])]
+
+
+def _open_schema(schema: dict[str, Any]) -> None:
+    # Unknown fields are refused at run time (a field the server adds without documenting it
+    # fails its tests), but clients are told to tolerate new ones: fields may be added.
+    schema.pop("additionalProperties", None)
+
+
+class Out(BaseModel):
+    """A response body: its fields are exactly what the server sends."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_open_schema)
+
+
+class ErrorBody(Out):
+    code: str = Field(description="snake_case error code, e.g. 'not_found', 'rate_limited'")
+    message: str = Field(description="human-readable explanation")
+
+
+class ErrorOut(Out):
+    """Every 4xx/5xx answer: ``{"error": {"code", "message"}}``."""
+
+    error: ErrorBody
+
+
+class SignupOut(Out):
+    user_id: IdStr
+    username: str
+
+
+class LoginOut(Out):
+    access_token: str = Field(description="JWT for 'Authorization: Bearer' and the WebSocket")
+    token_type: Literal["bearer"]
+    expires_in: int = Field(description="seconds until the token expires")
+    user_id: IdStr
+    device_id: IdStr
+
+
+class DevicePushOut(Out):
+    provider: Literal["fcm", "apns"]
+
+
+class DeviceOut(Out):
+    device_id: IdStr
+    device_name: str
+    platform: Literal["ios", "android", "web", "desktop", "cli"]
+    online: bool = Field(description="holds a live WebSocket on any node now")
+    cur_max_msg_id: IdStr = Field(description="the device's acknowledged sync cursor")
+    push: DevicePushOut | None = Field(description="the registered push provider, or null")
+    last_seen: Time | None = Field(description="now when online; null if never connected")
+
+
+class UserOut(Out):
+    user_id: IdStr
+    username: str
+    display_name: str
+
+
+class GroupOut(Out):
+    group_id: IdStr
+    name: str
+    owner_id: IdStr
+    member_ids: list[IdStr] = Field(description="current members in join order")
+
+
+class ReceiptOut(Out):
+    """The answer to a send (also the fields of the WebSocket ``sent`` frame)."""
+
+    msg_id: IdStr
+    id: IdStr = Field(description="the message's position in the sender's own inbox")
+    conversation_id: ConversationId
+    created_at: Time
+
+
+class GroupEventOut(Out):
+    """The ``group`` of a ``group_event`` entry: the group after the change."""
+
+    group_id: IdStr
+    name: str
+    owner_id: IdStr
+    member_ids: list[IdStr]
+    event: Literal["created", "members_added", "member_removed"]
+    user_ids: list[IdStr] = Field(description="who joined, or who was removed or left")
+
+
+class EntryOut(Out):
+    """One inbox entry; optional fields are present only on the kinds that carry them."""
+
+    id: IdStr = Field(description="the entry's position in this inbox (the sync cursor)")
+    kind: Literal["message", "delete", "read", "group_event"]
+    msg_id: IdStr = Field(description="message: its id; delete: the deleted message; read: "
+                                      "up_to_msg_id; group_event: a fresh id")
+    conversation_id: ConversationId
+    sender_id: IdStr
+    sender_device_id: IdStr
+    created_at: Time
+    body: str | SkipJsonSchema[None] = Field(default=None, description="kind message")
+    up_to_msg_id: IdStr | SkipJsonSchema[None] = Field(default=None, description="kind read")
+    scope: Literal["me", "everyone"] | SkipJsonSchema[None] = Field(
+        default=None, description="kind delete")
+    group: GroupEventOut | SkipJsonSchema[None] = Field(default=None,
+                                                        description="kind group_event")
+
+
+class SyncOut(Out):
+    entries: list[EntryOut] = Field(description="entries after the cursor, in inbox order")
+    cur_max_msg_id: IdStr = Field(description="the largest id returned, else the cursor sent")
+    has_more: bool = Field(description="the inbox holds more entries after this page")
+
+
+class AckOut(Out):
+    cur_max_msg_id: IdStr = Field(description="the device's cursor after the ack (never "
+                                              "moves back)")
+
+
+class MessageOut(Out):
+    """A history item, or a conversation's ``last_message``."""
+
+    msg_id: IdStr
+    conversation_id: ConversationId
+    sender_id: IdStr
+    sender_device_id: IdStr
+    body: str
+    created_at: Time
+
+
+class ConversationOut(Out):
+    conversation_id: ConversationId
+    kind: Literal["direct", "group"]
+    title: str = Field(description="the peer's display name, or the group's name")
+    last_message: MessageOut | None
+    unread: int = Field(ge=0, description="messages from others after the read marker")
+
+
+class PresenceOut(Out):
+    status: Literal["online", "offline"]
+    last_seen: Time | None = Field(description="now when online; null if never connected")
+
+
+class PresenceMapOut(RootModel[dict[IdStr, PresenceOut]]):
+    """``{"<user_id>": {status, last_seen}}`` for every distinct id asked for."""
+
+
+class HealthOut(Out):
+    status: Literal["ok"]
+
+
+class ReadyOut(Out):
+    ready: bool
+    checks: dict[str, str] = Field(description="each store: 'ok' or 'unavailable: <reason>'")
