@@ -12,20 +12,21 @@ Keys carry the hash tag ``{u:<user_id>}`` so everything of one inbox sits in one
   until which readers stay time-safe), ``era`` (changes when Redis lost the inbox), and one
   field ``p:<position>`` = deadline ms per reserved, uncommitted position (pending mark).
 
-``RESERVE`` fans one entry out to every recipient in **one round trip per message**, and
-``COMMIT`` clears the marks in one more. Per recipient, reserve costs three commands (HMGET,
-XADD, one HSET that moves the sequencer and sets the mark) and commit one HDEL: keeping the
-marks in the meta hash rather than a zset of their own saves a command per recipient on each
-side, which is most of the script's time at 100 recipients (measured: ~6 us of redis-server
-CPU per recipient for reserve + commit, against ~1.7 us for a bare XADD from Lua). The fan-out
-scripts are passed only the meta key of each inbox and derive its stream key: the same hash
-tag, so the same slot, which is what Redis Cluster checks. A Lua script may only touch keys of
-one slot in Redis Cluster: with one Redis (the tested set-up) a message is one call; under
-Cluster the caller must split recipients per slot, which makes reserve and commit per-slot
-atomic only (see ``store_hybrid``). Lua numbers are doubles, so positions (up to 2**63) are
-handled as canonical decimal strings, compared by length and then bytes. Replies and per-recipient
-arguments are comma-joined strings: one bulk string to encode or parse instead of one per
-recipient, which is where a Python client spends its time.
+``RESERVE`` fans entries out to every recipient in **one round trip for any number of
+messages** (claiming each one's idempotency key in the same step), and ``COMMIT`` clears a
+message's marks in one more (concurrent commits share a pipeline). Per recipient, reserve costs
+three commands (HMGET, XADD, one HSET that moves the sequencer and sets the mark) and commit
+one HDEL: keeping the marks in the meta hash rather than a zset of their own saves a command
+per recipient on each side, which is most of the script's time at 100 recipients (measured: ~6
+us of redis-server CPU per recipient for reserve + commit, against ~1.7 us for a bare XADD from
+Lua). The fan-out scripts are passed only the meta key of each inbox and derive its stream key:
+the same hash tag, so the same slot, which is what Redis Cluster checks. A Lua script may only
+touch keys of one slot in Redis Cluster: with one Redis (the tested set-up) a message is one
+call; under Cluster the caller must split recipients per slot, which makes reserve and commit
+per-slot atomic only (see ``store_hybrid``). Lua numbers are doubles, so positions (up to
+2**63) are handled as canonical decimal strings, compared by length and then bytes. Replies and
+per-recipient arguments are comma-joined strings: one bulk string to encode or parse instead of
+one per recipient, which is where a Python client spends its time.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ from typing import Any
 from redis.asyncio import Redis
 
 from idgen.snowflake import EPOCH_MS
-from inbox.log_redis_lua import ABORT, COMMIT, READ, RESERVE, SEED
-from inbox.models import EntryDraft, EntryKind
+from inbox.coalesce import Coalescer
+from inbox.log_redis_lua import ABORT, COMMIT, READ, RELEASE, RESERVE, SEED
+from inbox.models import EntryDraft, EntryKind, Message, SendReceipt
 
 
 def meta_key(user_id: int) -> str:
@@ -105,6 +107,36 @@ class Reservation:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """An idempotency key to claim with ``token`` while reserving (``idem_key``)."""
+
+    key: str
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveRequest:
+    """One message to reserve: its inboxes, id, stream entry fields and optional claim."""
+
+    user_ids: tuple[int, ...]
+    msg_id: int
+    fields: Mapping[str, str]
+    claim: Claim | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """The message's idempotency key already holds the receipt of a committed attempt."""
+
+    receipt: SendReceipt
+
+
+@dataclass(frozen=True, slots=True)
+class Busy:
+    """Another attempt (or an earlier message of the same call) holds the message's key."""
+
+
+@dataclass(frozen=True, slots=True)
 class NeedsSeed:
     """Some recipients' sequencers are missing (new inbox, or Redis lost its data)."""
 
@@ -130,21 +162,86 @@ class InboxState:
     entries: list[tuple[int, dict[str, str]]]  # stream entries after the cursor
 
 
-def _reserve_result(user_ids: Sequence[int], reply: Any) -> Reservation | NeedsSeed | Recovering:
+def _reserve_results(requests: Sequence[ReserveRequest], keys: Sequence[int | None], reply: Any
+                     ) -> list[Reservation | Replay | Busy] | NeedsSeed | Recovering:
+    """Parse a ``RESERVE`` reply; ``keys`` maps each KEYS index to its user (None: a claim)."""
     status = text(reply[0])
     if status == "seed":
-        return NeedsSeed([user_ids[int(text(i))] for i in reply[1]])
+        return NeedsSeed(list(dict.fromkeys(
+            uid for i in reply[1] if (uid := keys[int(text(i))]) is not None)))
     if status == "wait":
         return Recovering(int(text(reply[1])))
-    # One comma-joined string per column: 3 bulk replies to parse instead of 3 per inbox.
-    lasts, positions, eras = (text(blob).split(",") for blob in reply[3:6])
-    return Reservation(
-        now_ms=int(text(reply[1])),
-        deadline_ms=int(text(reply[2])),
-        previous=dict(zip(user_ids, map(int, lasts), strict=True)),
-        positions=dict(zip(user_ids, map(int, positions), strict=True)),
-        eras=dict(zip(user_ids, eras, strict=True)),
+    now_ms, deadline_ms = int(text(reply[1])), int(text(reply[2]))
+    out: list[Reservation | Replay | Busy] = []
+    for n, request in enumerate(requests):
+        kind, *columns = (text(v) for v in reply[3 + 4 * n: 7 + 4 * n])
+        if kind == "replay":
+            receipt = cached_receipt(columns[0])
+            assert receipt is not None  # the script only reports receipts  # noqa: S101
+            out.append(Replay(receipt))
+        elif kind == "busy":
+            out.append(Busy())
+        else:
+            # One comma-joined string per column: 3 bulk replies to parse, not 3 per inbox.
+            lasts, positions, eras = (column.split(",") for column in columns)
+            users = request.user_ids
+            out.append(Reservation(
+                now_ms=now_ms, deadline_ms=deadline_ms,
+                previous=dict(zip(users, map(int, lasts), strict=True)),
+                positions=dict(zip(users, map(int, positions), strict=True)),
+                eras=dict(zip(users, eras, strict=True)),
+            ))  # fmt: skip
+    return out
+
+
+def receipt_json(receipt: SendReceipt) -> str:
+    """A committed attempt's receipt as its idempotency key holds it (``r:`` + JSON)."""
+    return "r:" + json.dumps(
+        [receipt.msg_id, receipt.id, receipt.conversation_id, receipt.created_at_ms]
     )
+
+
+def cached_receipt(value: Any) -> SendReceipt | None:
+    """The receipt an idempotency key holds (``receipt_json``), None for a claim (``p:...``)
+    or no value."""
+    if value is None or not text(value).startswith("r:"):
+        return None
+    return SendReceipt(*json.loads(text(value)[2:]))
+
+
+def entry_fields(draft: EntryDraft, message: Message | None,
+                 key: tuple[int, str] | None) -> dict[str, str]:
+    """A stream entry's fields: the draft (``e``), and what a fence of it must delete: the
+    history message (``m``) and the idempotency key (``k``)."""
+    fields = {"e": draft_to_json(draft)}
+    if message is not None:
+        fields["m"] = json.dumps([message.msg_id, message.conversation_id])
+    if key is not None:
+        fields["k"] = json.dumps(list(key))
+    return fields
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """A stream entry read back: enough to fence what its append wrote to Cassandra."""
+
+    draft: EntryDraft
+    message: Message | None
+    key: tuple[int, str] | None
+
+
+def stored_entry(fields: Mapping[str, str]) -> StoredEntry:
+    """Inverse of ``entry_fields`` (the history message has only its id and conversation)."""
+    draft = draft_from_json(fields["e"])
+    message = None
+    if "m" in fields:
+        msg_id, cid = json.loads(fields["m"])
+        message = Message(msg_id, cid, draft.sender_id, draft.sender_device_id, "", 0)
+    key: tuple[int, str] | None = None
+    if "k" in fields:
+        sender, client_key = json.loads(fields["k"])
+        key = (int(sender), str(client_key))
+    return StoredEntry(draft, message, key)
 
 
 def _commit_call(reservation: Reservation, receipt: tuple[str, str, int] | None
@@ -173,6 +270,9 @@ class RedisInboxLog:
         self.skew_ms = skew_ms
         self._reserve = redis.register_script(RESERVE)
         self._commit = redis.register_script(COMMIT)
+        self._release = redis.register_script(RELEASE)
+        self._commits: Coalescer[tuple[Reservation, tuple[str, str, int] | None], str] = (
+            Coalescer(self._commit_pipeline))
         self._abort = redis.register_script(ABORT)
         self._seed = redis.register_script(SEED)
         self._read = redis.register_script(READ)
@@ -182,8 +282,48 @@ class RedisInboxLog:
     ) -> Reservation | NeedsSeed | Recovering:
         """Assign each inbox ``max(head + 1, msg_id, time floor)``, append the entry to its
         stream and mark it pending until ``now + ttl_ms``; all or nothing, one call."""
-        keys, argv = self._reserve_call(user_ids, msg_id, ttl_ms, fields)
-        return _reserve_result(user_ids, await self._reserve(keys=keys, args=argv))
+        found = await self.reserve_all([ReserveRequest(tuple(user_ids), msg_id, fields)], ttl_ms)
+        if isinstance(found, NeedsSeed | Recovering):
+            return found
+        reservation = found[0]
+        assert isinstance(reservation, Reservation)  # no claim, so no replay  # noqa: S101
+        return reservation
+
+    async def reserve_all(self, requests: Sequence[ReserveRequest], ttl_ms: int,
+                          claim_ttl_ms: int = 20_000
+                          ) -> list[Reservation | Replay | Busy] | NeedsSeed | Recovering:
+        """Reserve every message in list order in one atomic call (``RESERVE``), claiming
+        each one's key for ``claim_ttl_ms``: per message a ``Reservation``, or ``Replay``
+        / ``Busy`` (nothing reserved for it). ``NeedsSeed`` / ``Recovering``: nothing at
+        all was reserved or claimed."""
+        keys: list[bytes | str] = []
+        users: list[int | None] = []
+        argv: list[Any] = [ttl_ms, self.maxlen, self.skew_ms, EPOCH_MS, claim_ttl_ms,
+                           len(requests)]
+        for request in requests:
+            keys += _meta_keys(request.user_ids)
+            users += request.user_ids
+            claim = request.claim
+            flat = [item for pair in request.fields.items() for item in pair]
+            argv += [len(request.user_ids), request.msg_id, claim.token if claim else "",
+                     len(flat), *flat]
+            if claim is not None:
+                keys.append(claim.key)
+                users.append(None)
+        reply = await self._reserve(keys=keys, args=argv)
+        return _reserve_results(requests, users, reply)
+
+    async def reserve_many(
+        self, requests: Sequence[tuple[Sequence[int], int, Mapping[str, str]]], ttl_ms: int
+    ) -> list[Reservation | NeedsSeed | Recovering]:
+        """``reserve`` for several entries ``(user_ids, msg_id, fields)``, in list order, in
+        one call (all or nothing: a missing or recovering sequencer fails every entry)."""
+        found = await self.reserve_all(
+            [ReserveRequest(tuple(users), msg_id, fields) for users, msg_id, fields in requests],
+            ttl_ms)
+        if isinstance(found, NeedsSeed | Recovering):
+            return [found] * len(requests)
+        return [r for r in found if isinstance(r, Reservation)]
 
     async def commit(
         self, reservation: Reservation, receipt: tuple[str, str, int] | None
@@ -191,37 +331,42 @@ class RedisInboxLog:
         """Clear the pending marks if all are there and unexpired: ``ok``; ``lost`` if
         every inbox's sequencer changed era (Redis lost its data); ``expired`` otherwise
         (a mark expired or was fenced). ``receipt`` = (key, value, ttl ms) is stored on
-        ``ok``, atomically."""
-        keys, argv = _commit_call(reservation, receipt)
-        return text(await self._commit(keys=keys, args=argv))
-
-    async def reserve_many(
-        self, requests: Sequence[tuple[Sequence[int], int, Mapping[str, str]]], ttl_ms: int
-    ) -> list[Reservation | NeedsSeed | Recovering]:
-        """``reserve`` for several entries ``(user_ids, msg_id, fields)`` in one round trip
-        (a pipeline, not a transaction: each reserve is atomic on its own, in list order)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for user_ids, msg_id, fields in requests:
-                keys, argv = self._reserve_call(user_ids, msg_id, ttl_ms, fields)
-                await self._reserve(keys=keys, args=argv, client=pipe)
-            replies = await pipe.execute()
-        return [_reserve_result(req[0], reply) for req, reply in zip(requests, replies,
-                                                                     strict=True)]  # fmt: skip
+        ``ok``, atomically. Commits issued in the same loop iteration share a pipeline."""
+        return await self._commits.submit((reservation, receipt))
 
     async def commit_many(self, reservations: Sequence[Reservation]) -> list[str]:
         """``commit`` (without receipts) for several reservations in one round trip."""
+        return await self._commit_pipeline([(r, None) for r in reservations])
+
+    async def _commit_pipeline(
+        self, commits: Sequence[tuple[Reservation, tuple[str, str, int] | None]]
+    ) -> list[str]:
         async with self.redis.pipeline(transaction=False) as pipe:
-            for reservation in reservations:
-                keys, argv = _commit_call(reservation, None)
+            for reservation, receipt in commits:
+                keys, argv = _commit_call(reservation, receipt)
                 await self._commit(keys=keys, args=argv, client=pipe)
             return [text(reply) for reply in await pipe.execute()]
 
-    def _reserve_call(self, user_ids: Sequence[int], msg_id: int, ttl_ms: int,
-                      fields: Mapping[str, str]) -> tuple[Sequence[bytes], list[Any]]:  # fmt: skip
-        argv: list[Any] = [msg_id, ttl_ms, self.maxlen, self.skew_ms, EPOCH_MS]
-        for name, value in fields.items():
-            argv += [name, value]
-        return _meta_keys(tuple(user_ids)), argv
+    async def release_claim(self, claim: Claim) -> None:
+        """Drop the claim unless a receipt replaced it (compare-and-delete)."""
+        await self._release(keys=[claim.key], args=[claim.token])
+
+    async def receipt(self, key: str) -> SendReceipt | None:
+        """The committed receipt an idempotency key holds, if any."""
+        return cached_receipt(await self.redis.get(key))
+
+    async def cache_receipt(self, key: str, receipt: SendReceipt, ttl_ms: int) -> None:
+        """Store a committed attempt's receipt under its key (after Redis lost the claim)."""
+        await self.redis.set(key, receipt_json(receipt), px=ttl_ms)
+
+    async def last_position(self, user_id: int, upto: int) -> int | None:
+        """The largest position at or below ``upto`` that the stream holds, if any."""
+        last = await self.redis.xrevrange(stream_key(user_id), f"{upto}-0", "-", count=1)
+        return int(text(last[0][0])[:-2]) if last else None
+
+    async def ping(self) -> None:
+        """Return when Redis answers."""
+        await self.redis.ping()
 
     async def abort(self, positions: Mapping[int, int], deadline_ms: int) -> None:
         """Drop pending marks and stream entries (after a fence; nothing reads them again)."""

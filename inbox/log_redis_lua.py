@@ -47,48 +47,100 @@ end
 slot) and ``split`` (a comma-joined argument -> a table)."""
 
 RESERVE: Final = _LIB + """
--- KEYS: meta per recipient. ARGV: msg_id, ttl_ms, maxlen, skew_ms, epoch_ms, then the stream
--- entry's field/value pairs. Per recipient: HMGET, XADD, HSET (sequencer + pending mark).
+-- ARGV: ttl_ms, maxlen, skew_ms, epoch_ms, claim_ttl_ms, count, then per message:
+--   n (its inboxes), msg_id, claim token ('' for none), nf, nf field/value strings.
+-- KEYS: per message, the meta key of each of its n inboxes, then its idempotency key when it
+-- has a token. Per inbox: one HMGET for the whole call, then XADD and HSET per message.
 local now = now_ms()
-local n = #KEYS
-local heads, lasts, seeded, eras, missing, wait = {}, {}, {}, {}, {}, 0
-for i = 1, n do
-  -- 'last' exists only from a seed to the next reserve; after that it equals 'head'.
-  local m = redis.call('HMGET', KEYS[i], 'head', 'last', 'recover', 'era')
-  if not m[1] then missing[#missing+1] = tostring(i - 1)
-  elseif m[3] and tonumber(m[3]) > now then wait = math.max(wait, tonumber(m[3]) - now) end
-  heads[i], lasts[i], seeded[i], eras[i] = m[1], m[2] or m[1], m[2], m[4] or ''
+local count = tonumber(ARGV[6])
+local msgs, a, k = {}, 7, 1
+for j = 1, count do
+  local n, nf = tonumber(ARGV[a]), tonumber(ARGV[a + 3])
+  local m = {first = k, n = n, msg_id = ARGV[a + 1], token = ARGV[a + 2], fields = {}}
+  for f = 1, nf do m.fields[f] = ARGV[a + 3 + f] end
+  a, k = a + 4 + nf, k + n
+  if m.token ~= '' then m.idem = KEYS[k]; k = k + 1 end
+  msgs[j] = m
+end
+-- Claims first: a message whose key holds a receipt (a replay) or another attempt's claim
+-- (also an earlier message of this call) reserves nothing.
+local claimed = {}
+for j = 1, count do
+  local m = msgs[j]
+  if m.idem then
+    local held = redis.call('GET', m.idem)
+    if held and string.sub(held, 1, 2) == 'r:' then m.skip = {'replay', held}
+    elseif held or claimed[m.idem] then m.skip = {'busy', ''}
+    else claimed[m.idem] = true end
+  end
+end
+-- Every inbox written must have a sequencer, none recovering; else nothing is reserved.
+local state, missing, wait = {}, {}, 0
+for j = 1, count do
+  local m = msgs[j]
+  if not m.skip then
+    for i = m.first, m.first + m.n - 1 do
+      local key = KEYS[i]
+      if state[key] == nil then
+        local h = redis.call('HMGET', key, 'head', 'last', 'recover', 'era')
+        if not h[1] then missing[#missing + 1] = tostring(i - 1); state[key] = false
+        else
+          if h[3] and tonumber(h[3]) > now then wait = math.max(wait, tonumber(h[3]) - now) end
+          -- 'last' exists only from a seed to the next reserve; after that it equals 'head'.
+          state[key] = {head = h[1], last = h[2] or h[1], seeded = h[2], era = h[4] or ''}
+        end
+      end
+    end
+  end
 end
 if #missing > 0 then return {'seed', missing} end
 if wait > 0 then return {'wait', tostring(wait)} end
-local deadline = tostring(now + tonumber(ARGV[2]))
-local floor_ms = math.max(0, now - tonumber(ARGV[4]) - tonumber(ARGV[5]))
-local base = string.format('%.0f', floor_ms * 4194304)
-if lt(base, ARGV[1]) then base = ARGV[1] end
-local fields = {}
-for j = 6, #ARGV do fields[#fields+1] = ARGV[j] end
-local positions = {}
-local maxlen, base_id, base_mark = ARGV[3], base .. '-0', 'p:' .. base
-for i = 1, n do
-  local pos, id, mark = base, base_id, base_mark  -- the common case: no string building
-  if not lt(heads[i], base) then pos = incr(heads[i]); id = pos .. '-0'; mark = 'p:' .. pos end
-  redis.call('XADD', stream_of(KEYS[i]), 'MAXLEN', '~', maxlen, id, unpack(fields))
-  redis.call('HSET', KEYS[i], 'head', pos, mark, deadline)
-  if seeded[i] then redis.call('HDEL', KEYS[i], 'last') end
-  positions[i] = pos
+local deadline = tostring(now + tonumber(ARGV[1]))
+local maxlen = ARGV[2]
+local floor_ms = math.max(0, now - tonumber(ARGV[3]) - tonumber(ARGV[4]))
+local time_floor = string.format('%.0f', floor_ms * 4194304)
+local out = {'ok', tostring(now), deadline}
+for j = 1, count do
+  local m = msgs[j]
+  if m.skip then
+    out[#out + 1] = m.skip[1]; out[#out + 1] = m.skip[2]; out[#out + 1] = ''
+    out[#out + 1] = ''
+  else
+    if m.idem then redis.call('SET', m.idem, m.token, 'PX', ARGV[5]) end
+    local base = time_floor
+    if lt(base, m.msg_id) then base = m.msg_id end
+    local base_id, base_mark = base .. '-0', 'p:' .. base  -- the common case builds nothing
+    local lasts, positions, eras = {}, {}, {}
+    for i = m.first, m.first + m.n - 1 do
+      local key = KEYS[i]
+      local s = state[key]
+      local pos, id, mark = base, base_id, base_mark
+      if not lt(s.head, base) then pos = incr(s.head); id = pos .. '-0'; mark = 'p:' .. pos end
+      redis.call('XADD', stream_of(key), 'MAXLEN', '~', maxlen, id, unpack(m.fields))
+      redis.call('HSET', key, 'head', pos, mark, deadline)
+      if s.seeded then redis.call('HDEL', key, 'last'); s.seeded = nil end
+      lasts[#lasts + 1], positions[#positions + 1], eras[#eras + 1] = s.last, pos, s.era
+      s.head, s.last = pos, pos
+    end
+    out[#out + 1] = 'ok'; out[#out + 1] = table.concat(lasts, ',')
+    out[#out + 1] = table.concat(positions, ','); out[#out + 1] = table.concat(eras, ',')
+  end
 end
-return {'ok', tostring(now), deadline, table.concat(lasts, ','), table.concat(positions, ','),
-        table.concat(eras, ',')}
+return out
 """
-"""Reserve the next position in every recipient's inbox and append the entry there, all or
-nothing.
+"""Reserve positions for several messages at once, in list order, each in every one of its
+inboxes; all or nothing for the call.
 
-KEYS: the meta key of each recipient. ARGV: msg_id, ttl_ms, maxlen, skew_ms, epoch_ms, then the
-stream entry's field/value pairs. Each inbox gets ``max(head + 1, msg_id, min_id(now - skew))``;
-the entry goes into its stream at ``<pos>-0`` (``MAXLEN ~ maxlen``) and the meta hash gets the
-new ``head`` and the pending mark ``p:<pos>`` = ``now + ttl_ms``. Replies ``{'seed', indexes}``
-when some sequencers are missing, ``{'wait', ms}`` while one is recovering, else
-``{'ok', now, deadline, lasts, positions, eras}`` (the last three comma-joined, in KEYS order).
+Per message: if its idempotency key holds a receipt (``r:...``) it is a replay, if it holds a
+claim (or an earlier message of this call claims it) it is busy; either way it reserves
+nothing. Otherwise its key is claimed (``SET token PX claim_ttl``) and each inbox gets
+``max(head + 1, msg_id, min_id(now - skew))``: the entry goes into its stream at
+``<pos>-0`` (``MAXLEN ~ maxlen``) and the meta hash gets the new ``head`` and the pending mark
+``p:<pos>`` = ``now + ttl_ms``. Replies ``{'seed', key indexes}`` when some sequencers are
+missing, ``{'wait', ms}`` while one is recovering (nothing reserved or claimed), else
+``{'ok', now, deadline}`` followed by four strings per message: ``ok`` and its previous
+positions, positions and eras (comma-joined, in its KEYS order), or ``replay`` and the
+receipt, or ``busy``.
 """
 
 COMMIT: Final = _LIB + """
@@ -194,3 +246,11 @@ KEYS: the meta key, the stream key. ARGV: after, count, pending_limit. Replies
 ``{now_ms, head, floor, recover, pending, entries}``: ``floor`` raised to where the stream's
 entries start when some were removed (trimmed or fenced), the lowest pending_limit marks as
 ``<pos>:<deadline ms>``, and up to count stream entries above ``after``."""
+
+RELEASE: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+"""Drop an idempotency claim if it still holds this attempt's token (compare-and-delete).
+
+KEYS: the idempotency key. ARGV: the claim's token. Replies 1."""

@@ -39,11 +39,17 @@ skew)`` and every write lands before ``reserve time + pending_ttl`` or is fenced
 can still appear below that mark. A commit whose reply is lost with Redis is fenced (an entry
 seen by a reader in that instant could vanish: a known, narrow window).
 
-**Idempotency** (invariant 3): ``idem:{u:sender}:<client_msg_id>`` is claimed with ``SET NX``
-(racers poll for the receipt); while reserving, Cassandra's ``sends_by_client_id`` is checked
-(a retry after the Redis receipt expired, or after a Redis loss), and a receipt found there
-answers the retry only if its attempt committed (``_settled``); commit stores the receipt
-in Redis atomically with clearing the marks; Cassandra has it from the write.
+**Idempotency** (invariant 3): the reserve claims ``idem:{u:sender}:<client_msg_id>`` in the
+same atomic call (racers poll for the receipt); while reserving, Cassandra's
+``sends_by_client_id`` is read (a retry after the Redis receipt expired, or after a Redis
+loss), and a receipt found there answers the retry only if its attempt committed; commit
+stores the receipt in Redis atomically with clearing the marks (no separate release);
+Cassandra has it from the write.
+
+**The decisions** live in ``append_protocol`` (a sans-I/O state machine, unit-tested without
+any server); this module performs its actions. ``append_many`` reserves a list of messages in
+one Redis call, in order; concurrent appends share reserve calls and commit pipelines
+(``coalesce``), so a busy node makes a few round trips for many messages.
 
 Redis Cluster: keys are slot-tagged per inbox, but a fan-out script spans slots; on Cluster the
 scripts must run per slot, and reserve/commit are then atomic per slot only (not implemented).
@@ -52,7 +58,6 @@ scripts must run per slot, and reserve/commit are then atomic per slot only (not
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import time
 from collections.abc import Sequence
@@ -61,16 +66,36 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from idgen.snowflake import min_id_for_ms
+from inbox.append_protocol import (
+    Action,
+    AppendProtocol,
+    Commit,
+    Finish,
+    Lookup,
+    Settle,
+    Sleep,
+    Timing,
+    Write,
+    earlier_attempt,
+    unreserved,
+)
 from inbox.cassandra_schema import BUCKET_MS
-from inbox.errors import Unavailable, dependency_failed
+from inbox.coalesce import Coalescer
+from inbox.errors import DomainError, Unavailable, dependency_failed
 from inbox.log_redis import (
+    Busy,
+    Claim,
     NeedsSeed,
+    Recovering,
     RedisInboxLog,
+    Replay,
     Reservation,
+    ReserveRequest,
     draft_from_json,
-    draft_to_json,
+    entry_fields,
     idem_key,
-    text,
+    receipt_json,
+    stored_entry,
 )
 from inbox.models import (
     AppendBatch,
@@ -85,9 +110,9 @@ from inbox.models import (
 from inbox.store_cassandra import CassandraInbox, DurableAppend
 
 _REDIS_ERRORS = (RedisError, OSError)
-_NO_MESSAGE: Any = None
 _PLACEHOLDER = EntryDraft(EntryKind.MESSAGE, 0, "", 0, 0, 0)
 _MAX_POSITION = 2**63 - 2
+Reserved = list[Reservation | Replay | Busy]
 
 
 def _redis_down(exc: BaseException) -> Unavailable:
@@ -109,146 +134,158 @@ class HybridInboxStore:
         """Compose the two halves; ``clock_ms`` (Unix ms) is used only when Redis is down."""
         self.log = log
         self.durable = durable
+        self.timing = Timing(pending_ttl_ms, receipt_ttl_ms)
         self.pending_ttl_ms = pending_ttl_ms
-        self.receipt_ttl_ms = receipt_ttl_ms
-        self.claim_ttl_ms = 4 * pending_ttl_ms
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
+        self._reserves: Coalescer[Sequence[ReserveRequest], Reserved | NeedsSeed | Recovering]
+        self._reserves = Coalescer(self._reserve_together)
 
     # ---- append -------------------------------------------------------------------------
 
     async def append(self, batch: AppendBatch) -> Appended:
         """Append atomically and durably (see the module docstring for how)."""
-        user_ids = tuple(dict.fromkeys(batch.user_ids))
-        if not user_ids:
+        [result] = await self.append_many([batch])
+        if isinstance(result, DomainError):
+            raise result
+        return result
+
+    async def append_many(self, batches: Sequence[AppendBatch]
+                          ) -> list[Appended | DomainError]:
+        """Append each batch atomically and durably, reserving them in list order."""
+        if any(not batch.user_ids for batch in batches):
             raise ValueError("an append needs at least one inbox")
-        claim: tuple[str, str] | None = None
-        if batch.idempotency_key is not None:
-            claimed = await self._claim(batch.idempotency_key)
-            if isinstance(claimed, SendReceipt):
-                return Appended(receipt=claimed, replayed=True)
-            claim = claimed
         started = time.monotonic()
+        protocols = [AppendProtocol(b, _claim(b), self.timing, started) for b in batches]
+        starts = [p.start() for p in protocols]
+        lookups = [self._lookup(p) if step.lookup else None
+                   for p, step in zip(protocols, starts, strict=True)]
         try:
-            return await self._append_claimed(batch, user_ids, started)
+            reserved = await self._reserve(protocols, started)
+        except Unavailable as exc:
+            await asyncio.gather(*(_cancelled(task) for task in lookups if task is not None))
+            return list(await asyncio.gather(
+                *(self._finish(p, p.failed(exc)) for p in protocols)))
+        now = time.monotonic()
+        return list(await asyncio.gather(*(
+            self._run(p, p.reserved(outcome, now), lookup)
+            for p, outcome, lookup in zip(protocols, reserved, lookups, strict=True))))
+
+    async def _run(self, p: AppendProtocol, action: Action,
+                   lookup: asyncio.Task[SendReceipt | None] | None) -> Appended | DomainError:
+        """Perform ``p``'s actions until it finishes."""
+        try:
+            while not isinstance(action, Finish):
+                try:
+                    action = await self._perform(p, action, lookup)
+                except Unavailable as exc:
+                    action = p.failed(exc)
         finally:
-            if claim is not None:
-                await self._release(*claim)
+            if lookup is not None and not lookup.done():
+                await _cancelled(lookup)
+        return await self._finish(p, action)
 
-    async def _append_claimed(
-        self, batch: AppendBatch, user_ids: tuple[int, ...], started: float
-    ) -> Appended:
-        fields = {"e": draft_to_json(batch.draft)}
-        if batch.message is not None:
-            fields["m"] = json.dumps([batch.message.msg_id, batch.message.conversation_id])
-        if batch.idempotency_key is not None:
-            fields["k"] = json.dumps(list(batch.idempotency_key))
-        # The durable receipt (found when Redis forgot an earlier attempt) is looked up while
-        # the reservation is made: both come after the claim, so neither waits for the other.
-        lookup = None
-        if batch.idempotency_key is not None:
-            lookup = asyncio.ensure_future(self.durable.get_receipt(*batch.idempotency_key))
-        sent_at = time.monotonic()
+    async def _perform(self, p: AppendProtocol, action: Action,
+                       lookup: asyncio.Task[SendReceipt | None] | None) -> Action:
+        """One step of ``p``; raises ``Unavailable`` when its store cannot answer."""
+        if isinstance(action, Sleep):
+            await asyncio.sleep(action.seconds)
+            [outcome] = await self._reserve([p], time.monotonic())
+            return p.reserved(outcome, time.monotonic())
+        if isinstance(action, Lookup):
+            task = self._lookup(p) if action.fresh or lookup is None else lookup
+            return p.looked_up(await task, time.monotonic())
+        if isinstance(action, Settle):
+            owner = p.batch.receipt_for
+            assert owner is not None and p.batch.idempotency_key is not None  # noqa: S101
+            settled = await self._settled(action.receipt, p.batch.idempotency_key, owner)
+            return p.settled(settled, time.monotonic())
+        if isinstance(action, Write):
+            await self.durable.write(action.append, action.receipt, action.ts_us)
+            return p.written(time.monotonic())
+        if isinstance(action, Commit):
+            cache = None
+            if p.claim is not None and action.receipt is not None:
+                cache = (p.claim.key, receipt_json(action.receipt), self.timing.receipt_ttl_ms)
+            try:
+                return p.committed(await self.log.commit(action.reservation, cache))
+            except _REDIS_ERRORS as exc:
+                raise _redis_down(exc) from exc
+        raise TypeError(f"unknown action {action!r}")  # Reserve only comes from start()
+
+    def _lookup(self, p: AppendProtocol) -> asyncio.Task[SendReceipt | None]:
+        assert p.batch.idempotency_key is not None  # noqa: S101
+        return asyncio.ensure_future(self.durable.get_receipt(*p.batch.idempotency_key))
+
+    async def _finish(self, p: AppendProtocol, finish: Finish) -> Appended | DomainError:
+        """Clean up as ``finish`` says, then its result."""
+        if finish.fence is not None:
+            await self._fence(*finish.fence)
+        elif finish.abort is not None:
+            await self._quietly(self.log.abort(finish.abort.positions,
+                                               finish.abort.deadline_ms))
+        if finish.release is not None:
+            await self._quietly(self.log.release_claim(finish.release))
+        if finish.cache is not None and p.claim is not None:
+            await self._quietly(self.log.cache_receipt(p.claim.key, finish.cache,
+                                                       self.timing.receipt_ttl_ms))
+        return finish.result
+
+    async def _reserve(self, protocols: Sequence[AppendProtocol], started: float) -> Reserved:
+        """Reserve every protocol's message in order (one call shared with concurrent
+        appends), seeding missing sequencers and waiting out recoveries."""
+        requests = [_request(p) for p in protocols]
+        while True:
+            now = time.monotonic()
+            for p in protocols:
+                p.sent(now)
+            outcome = await self._reserves.submit(requests)
+            if isinstance(outcome, list):
+                return outcome
+            step = unreserved(outcome, started, time.monotonic(), self.timing)
+            if isinstance(step, Unavailable):
+                raise step
+            if isinstance(step, Sleep):
+                await asyncio.sleep(step.seconds)
+            else:
+                await asyncio.gather(*(self._seed(uid) for uid in step.user_ids))
+
+    async def _reserve_together(self, calls: Sequence[Sequence[ReserveRequest]]
+                                ) -> list[Reserved | NeedsSeed | Recovering]:
+        """Concurrent appends' reserves as one Redis call; each gets its own slice back
+        (or the whole call's ``NeedsSeed``/``Recovering``: nothing was reserved)."""
+        flat = [request for call in calls for request in call]
         try:
-            res = await self._reserve(user_ids, batch.draft.msg_id, fields)
-        except BaseException:
-            if lookup is not None:
-                lookup.cancel()
-                await asyncio.gather(lookup, return_exceptions=True)
-            raise
-        local_deadline = sent_at + self.pending_ttl_ms / 1000
-        append = DurableAppend(batch.draft, res.positions, batch.message, batch.idempotency_key)
-        if lookup is not None:
-            earlier = await self._guarded(lookup, res)
-            if earlier is not None and batch.receipt_for is not None:
-                earlier = await self._guarded(
-                    self._settled(earlier, batch.idempotency_key, batch.receipt_for), res)
-            if earlier is not None:
-                await self._abort_reserved(res)
-                return Appended(receipt=earlier, replayed=True)
-            if time.monotonic() - started > (self.claim_ttl_ms - self.pending_ttl_ms) / 1000:
-                await self._abort_reserved(res)
-                raise Unavailable("send took too long to start; retry")
-        receipt = self._receipt(batch, res)
-        await self._guarded(self.durable.write(append, receipt, res.deadline_ms * 1000), res,
-                            append)  # fmt: skip
-        written_at = time.monotonic()
-        cache = None
-        if batch.idempotency_key is not None and receipt is not None:
-            cache = (idem_key(*batch.idempotency_key), _receipt_json(receipt), self.receipt_ttl_ms)
-        try:
-            outcome = await self.log.commit(res, cache)
+            found = await self.log.reserve_all(flat, self.pending_ttl_ms,
+                                               self.timing.claim_ttl_ms)
         except _REDIS_ERRORS as exc:
-            await self._fence(append, res)
             raise _redis_down(exc) from exc
-        if outcome == "lost" and written_at < local_deadline:
-            if cache is not None:
-                await self._quietly(self.log.redis.set(cache[0], cache[1], px=cache[2]))
-        elif outcome != "ok":
-            await self._fence(append, res)
-            raise Unavailable(f"send did not commit in time ({outcome}); retry")
-        return Appended(receipt=receipt, positions=dict(res.positions), previous=res.previous)
+        if isinstance(found, NeedsSeed | Recovering):
+            return [found] * len(calls)
+        out: list[Reserved | NeedsSeed | Recovering] = []
+        start = 0
+        for call in calls:
+            out.append(found[start:start + len(call)])
+            start += len(call)
+        return out
 
-    async def _settled(self, earlier: SendReceipt, key: Any, owner: int) -> SendReceipt | None:
-        """``earlier`` (a durable receipt) if its attempt committed; None once it is fenced.
-
-        An attempt writes its receipt before it commits, and one that never commits (its node
-        died, or its write half failed and so did its fence) leaves a pending mark at the
-        receipt's position in ``owner``'s inbox. Answering a retry from that receipt would
-        acknowledge a message that readers are about to fence away; so a mark still running
-        is a 503 (retry), an expired one is fenced here and the retry goes on as the first
-        attempt. Without a mark the attempt committed, or a reader fenced it meanwhile (a
-        fence deletes the receipt before it drops the mark): reading the receipt again tells.
-        """
+    async def _settled(self, earlier: SendReceipt, key: tuple[int, str], owner: int
+                       ) -> SendReceipt | None:
+        """``earlier`` (a durable receipt) if its attempt committed; None once it is fenced
+        (``append_protocol.earlier_attempt`` says why)."""
         try:
             deadline = await self.log.pending_deadline(owner, earlier.id)
-            if deadline is None:
+            verdict = earlier_attempt(deadline, await self.log.time_ms())
+            if verdict == "ended":
                 return await self.durable.get_receipt(*key)
-            if deadline >= await self.log.time_ms():
+            if verdict == "running":
                 raise Unavailable("an earlier attempt of this request is still being stored; "
                                   "retry")
+            assert deadline is not None  # noqa: S101
             if not await self._fence_expired(owner, [(earlier.id, deadline)]):
                 raise Unavailable("Cassandra refused to fence an abandoned attempt; retry")
         except _REDIS_ERRORS as exc:
             raise _redis_down(exc) from exc
         return None
-
-    @staticmethod
-    def _receipt(batch: AppendBatch, res: Reservation) -> SendReceipt | None:
-        if batch.receipt_for is None:
-            return None
-        draft = batch.draft
-        return SendReceipt(draft.msg_id, res.positions[batch.receipt_for], draft.conversation_id,
-                           draft.created_at_ms)  # fmt: skip
-
-    async def _guarded(self, work: Any, res: Reservation, append: DurableAppend | None = None
-                       ) -> Any:  # fmt: skip
-        """Await Cassandra ``work``; on failure fence (or just abort the reservation)."""
-        try:
-            return await work
-        except Unavailable:
-            if append is None:
-                await self._abort_reserved(res)
-            else:
-                await self._fence(append, res)
-            raise
-
-    async def _reserve(self, user_ids: Sequence[int], msg_id: int, fields: dict[str, str]
-                       ) -> Reservation:  # fmt: skip
-        """Reserve, seeding missing sequencers and waiting out a recovery window."""
-        give_up = time.monotonic() + 2 * self.pending_ttl_ms / 1000 + 1
-        while True:
-            try:
-                res = await self.log.reserve(user_ids, msg_id, self.pending_ttl_ms, fields)
-            except _REDIS_ERRORS as exc:
-                raise _redis_down(exc) from exc
-            if isinstance(res, Reservation):
-                return res
-            if time.monotonic() > give_up:
-                raise Unavailable("inbox sequencer is recovering; retry")
-            if isinstance(res, NeedsSeed):
-                await asyncio.gather(*(self._seed(uid) for uid in res.user_ids))
-            else:
-                await asyncio.sleep(min(res.wait_ms, 200) / 1000)
 
     async def _seed(self, user_id: int) -> None:
         """Create a missing sequencer (see "Redis loses its data" above)."""
@@ -277,9 +314,6 @@ class HybridInboxStore:
             await self.durable.fence(append, res.deadline_ms * 1000 + 1)
         except Unavailable:
             return
-        await self._abort_reserved(res)
-
-    async def _abort_reserved(self, res: Reservation) -> None:
         await self._quietly(self.log.abort(res.positions, res.deadline_ms))
 
     @staticmethod
@@ -287,32 +321,7 @@ class HybridInboxStore:
         try:
             await work
         except _REDIS_ERRORS:
-            pass  # marks left behind expire and get fenced by readers
-
-    # ---- idempotency claims ---------------------------------------------------------------
-
-    async def _claim(self, key: tuple[int, str]) -> SendReceipt | tuple[str, str]:
-        """Claim the key (returns it and our token) or return the stored receipt."""
-        rkey, token = idem_key(*key), "p:" + secrets.token_hex(8)
-        give_up = time.monotonic() + self.claim_ttl_ms / 1000
-        try:
-            while True:
-                if await self.log.redis.set(rkey, token, nx=True, px=self.claim_ttl_ms):
-                    return rkey, token
-                value = await self.log.redis.get(rkey)
-                if (cached := _cached_receipt(value)) is not None:
-                    return cached
-                if value is not None and time.monotonic() > give_up:
-                    raise Unavailable("the same client_msg_id is being sent; retry")
-                if value is not None:
-                    await asyncio.sleep(0.02)
-        except _REDIS_ERRORS as exc:
-            raise _redis_down(exc) from exc
-
-    async def _release(self, rkey: str, token: str) -> None:
-        """Drop our claim unless it was replaced by a receipt (compare-and-delete)."""
-        release = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end"
-        await self._quietly(self.log.redis.eval(release, 1, rkey, token))
+            pass  # marks left behind expire and get fenced by readers; claims expire
 
     # ---- reads ----------------------------------------------------------------------------
 
@@ -359,13 +368,8 @@ class HybridInboxStore:
             fields = await self.log.entry(user_id, pos)
             append = DurableAppend(_PLACEHOLDER, {user_id: pos})
             if fields is not None:
-                draft = draft_from_json(fields["e"])
-                message = _NO_MESSAGE
-                if "m" in fields:
-                    msg_id, cid = json.loads(fields["m"])
-                    message = Message(msg_id, cid, draft.sender_id, draft.sender_device_id, "", 0)
-                key = tuple(json.loads(fields["k"])) if "k" in fields else None
-                append = DurableAppend(draft, {user_id: pos}, message, key)
+                found = stored_entry(fields)
+                append = DurableAppend(found.draft, {user_id: pos}, found.message, found.key)
             try:
                 await self.durable.fence(append, deadline * 1000 + 1)
             except Unavailable:
@@ -377,11 +381,9 @@ class HybridInboxStore:
         """The position of the inbox's latest visible entry, 0 when there is none."""
         try:
             watermark, state = await self._watermark(user_id, _MAX_POSITION, 1)
-            last = await self.log.redis.xrevrange(
-                f"inbox:{{u:{user_id}}}", f"{watermark}-0", "-", count=1
-            )
-            if last:
-                return int(text(last[0][0])[:-2])
+            last = await self.log.last_position(user_id, watermark)
+            if last is not None:
+                return last
             if state.floor == 0:
                 return 0
         except _REDIS_ERRORS:
@@ -396,10 +398,10 @@ class HybridInboxStore:
         """Redis' receipt (always of a committed attempt), else Cassandra's if its attempt
         committed (``_settled``: 503 while it may still commit)."""
         try:
-            value = await self.log.redis.get(idem_key(*key))
+            cached = await self.log.receipt(idem_key(*key))
         except _REDIS_ERRORS as exc:
             raise _redis_down(exc) from exc
-        if (cached := _cached_receipt(value)) is not None:
+        if cached is not None:
             return cached
         earlier = await self.durable.get_receipt(*key)
         if earlier is None:
@@ -413,7 +415,7 @@ class HybridInboxStore:
     async def ping(self) -> None:
         """``Unavailable`` naming the store that does not answer."""
         try:
-            await self.log.redis.ping()
+            await self.log.ping()
         except _REDIS_ERRORS as exc:
             raise _redis_down(exc) from exc
         await self.durable.ping()
@@ -422,15 +424,21 @@ class HybridInboxStore:
         """Nothing of its own: the composition root closes the Redis client and CqlSession."""
 
 
-def _receipt_json(receipt: SendReceipt) -> str:
-    return "r:" + json.dumps(
-        [receipt.msg_id, receipt.id, receipt.conversation_id, receipt.created_at_ms]
-    )
 
-
-def _cached_receipt(value: Any) -> SendReceipt | None:
-    """The receipt an idempotency key holds in Redis (``_receipt_json``), None for a claim
-    (``p:<token>``) or no value."""
-    if value is None or not text(value).startswith("r:"):
+def _claim(batch: AppendBatch) -> Claim | None:
+    """The idempotency claim an append takes while reserving (a fresh token per attempt)."""
+    if batch.idempotency_key is None:
         return None
-    return SendReceipt(*json.loads(text(value)[2:]))
+    return Claim(idem_key(*batch.idempotency_key), "p:" + secrets.token_hex(8))
+
+
+def _request(p: AppendProtocol) -> ReserveRequest:
+    batch = p.batch
+    return ReserveRequest(tuple(dict.fromkeys(batch.user_ids)), batch.draft.msg_id,
+                          entry_fields(batch.draft, batch.message, batch.idempotency_key),
+                          p.claim)
+
+
+async def _cancelled(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

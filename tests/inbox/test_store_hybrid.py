@@ -19,7 +19,7 @@ from idgen.snowflake import SnowflakeGenerator
 from inbox.cql_session import CqlSession
 from inbox.errors import Unavailable
 from inbox.log_redis import RedisInboxLog, Reservation, draft_to_json
-from inbox.models import AppendBatch, Entry, EntryDraft, EntryKind, Message
+from inbox.models import AppendBatch, Entry, EntryDraft, EntryKind, Message, SendReceipt
 from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox, DurableAppend
 from inbox.store_hybrid import HybridInboxStore
 from tests.servers.cassandra_server import unique_keyspace
@@ -274,7 +274,9 @@ async def test_retry_is_not_answered_from_a_receipt_that_never_committed(
     fields = {"e": draft_to_json(dead.draft), "k": json.dumps([user, "k1"])}
     res = await store.log.reserve((user, peer), dead.draft.msg_id, TTL_MS, fields)
     assert isinstance(res, Reservation)
-    receipt = store._receipt(dead, res)  # noqa: SLF001 (the attempt's own receipt)
+    draft = dead.draft  # the attempt's own receipt, as it writes it
+    receipt = SendReceipt(draft.msg_id, res.positions[user], draft.conversation_id,
+                          draft.created_at_ms)
     await store.durable.write(DurableAppend(dead.draft, res.positions, dead.message,
                                             dead.idempotency_key),
                               receipt, res.deadline_ms * 1000)  # fmt: skip
