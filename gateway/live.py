@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from gateway.bus import Event, LiveBus
 from gateway.delivery import live_event
-from inbox.models import AppendBatch, Appended, Entry
+from inbox.models import Entry
+from inbox.service import Appends
 from inbox.wire import entry_json
 
 
@@ -14,9 +15,12 @@ class LivePublisher:
     def __init__(self, bus: LiveBus) -> None:
         self._bus = bus
 
-    async def on_appended(self, batch: AppendBatch, appended: Appended) -> None:
+    async def on_appended(self, appends: Appends) -> None:
+        """One bus publish for all of them; each user's events in append order."""
         events: dict[int, list[Event]] = {}
-        for user_id, position in appended.positions.items():
-            entry = entry_json(Entry(position, batch.draft))
-            events[user_id] = [live_event(entry, position, appended.previous[user_id])]
+        for batch, appended in appends:
+            for user_id, position in appended.positions.items():
+                entry = entry_json(Entry(position, batch.draft))
+                events.setdefault(user_id, []).append(
+                    live_event(entry, position, appended.previous[user_id]))
         await self._bus.publish(events)

@@ -15,6 +15,7 @@ members), never for the new request's audience, which may have nothing to do wit
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from inbox.conversations import parse_conversation_id
 from inbox.errors import NotFound
 from inbox.models import AppendBatch, Appended, EntryDraft, EntryKind
 from inbox.participants import Participants
+from inbox.service import Appends
 from inbox.store import ConversationStore
 
 _JOIN_EVENTS = frozenset({"created", "members_added"})
@@ -110,6 +112,15 @@ def activity_of(batch: AppendBatch, appended: Appended,
                     joined_users(draft, user_ids), left_users(draft))
 
 
+def merge_activity(earlier: Activity | None, later: Activity) -> Activity:
+    """One conversation's activity over several appends: the newest message, seen by
+    everyone either names (joins and departures are recorded one by one, not merged)."""
+    if earlier is None:
+        return Activity(later.conversation_id, later.msg_id, later.user_ids)
+    users = tuple(dict.fromkeys((*earlier.user_ids, *later.user_ids)))
+    return Activity(later.conversation_id, max(earlier.msg_id, later.msg_id), users)
+
+
 class ConversationIndex:
     """An ``AppendStep`` recording activity, joins and departures in a ``ConversationStore``."""
 
@@ -117,21 +128,27 @@ class ConversationIndex:
         self._conversations = conversations
         self._participants = participants
 
-    async def after_append(self, batch: AppendBatch, appended: Appended) -> None:
-        """Record the append's activity (idempotent: the store keeps maxima)."""
-        participants: list[int] = []
-        if appended.replayed and appended.receipt is not None and is_activity(batch.draft):
-            participants = await self._members(appended.receipt.conversation_id)
-        activity = activity_of(batch, appended, participants)
-        if activity is None:
-            return
-        cid, msg_id = activity.conversation_id, activity.msg_id
-        if activity.joined:  # before the activity, so the list never shows history as unread
-            await self._conversations.record_join(activity.joined, cid, msg_id)
-        if activity.left:
-            await self._conversations.record_departure(activity.left, cid, msg_id)
-        if activity.user_ids:
-            await self._conversations.record_activity(activity.user_ids, cid, msg_id)
+    async def after_append(self, appends: Appends) -> None:
+        """Record the appends' activity (idempotent: the store keeps maxima). Joins and
+        departures first, so the list never shows history as unread; then one activity
+        write per conversation, at its newest message (a max-register needs no more)."""
+        newest: dict[str, Activity] = {}
+        for batch, appended in appends:
+            participants: list[int] = []
+            if appended.replayed and appended.receipt is not None and is_activity(batch.draft):
+                participants = await self._members(appended.receipt.conversation_id)
+            activity = activity_of(batch, appended, participants)
+            if activity is None:
+                continue
+            cid, msg_id = activity.conversation_id, activity.msg_id
+            if activity.joined:
+                await self._conversations.record_join(activity.joined, cid, msg_id)
+            if activity.left:
+                await self._conversations.record_departure(activity.left, cid, msg_id)
+            newest[cid] = merge_activity(newest.get(cid), activity)
+        await asyncio.gather(*(
+            self._conversations.record_activity(a.user_ids, a.conversation_id, a.msg_id)
+            for a in newest.values() if a.user_ids))
 
     async def _members(self, conversation_id: str) -> list[int]:
         """The conversation's participants now (none for a group that no longer exists)."""

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from idgen.clock import Clock
 from inbox.conversations import direct_id
-from inbox.errors import Forbidden, InvalidInput, NotFound, TooLarge
+from inbox.errors import DomainError, Forbidden, InvalidInput, NotFound, TooLarge
 from inbox.known_users import KnownUsers
 from inbox.metrics import ENTRIES_APPENDED, SENDS
 from inbox.models import (
@@ -47,11 +47,15 @@ class SendRequest:
     to_group: int | None = None
 
 
+Appends = Sequence[tuple[AppendBatch, Appended]]
+"""Appended batches with their outcomes, in the order they were appended."""
+
+
 class AppendListener(Protocol):
     """Something that reacts to entries once they are durable (live delivery, push)."""
 
-    async def on_appended(self, batch: AppendBatch, appended: Appended) -> None:
-        """Called after ``batch`` was appended (not for idempotent replays)."""
+    async def on_appended(self, appends: Appends) -> None:
+        """Called after ``appends`` were appended, in order (never for idempotent replays)."""
         ...
 
 
@@ -62,9 +66,9 @@ class AppendStep(Protocol):
     call: a retried send replays the append and does the step again, so it must be
     idempotent."""
 
-    async def after_append(self, batch: AppendBatch, appended: Appended) -> None:
-        """Called after ``batch`` was appended or replayed, before the listeners (which are
-        still told if a step fails)."""
+    async def after_append(self, appends: Appends) -> None:
+        """Called after ``appends`` were appended or replayed, before the listeners (which
+        are still told if a step fails)."""
         ...
 
 
@@ -112,17 +116,52 @@ class MessageService:
 
     async def send(self, caller: Caller, request: SendRequest) -> tuple[SendReceipt, bool]:
         """Store the message in every inbox involved; return the receipt and "was a replay"."""
-        validate_send(request)
-        try:
-            conversation_id, audience = await self._audience(caller, request)
-        except (Forbidden, NotFound):
-            # A retry of a stored send answers as the send did, even when the sender has
-            # left the group since: idempotency comes before permission.
-            earlier = await self._inbox.receipt((caller.user_id, request.client_msg_id))
-            if earlier is None:
-                raise
-            SENDS.labels("replayed").inc()
-            return earlier, True
+        [outcome] = await self.send_many(caller, [request])
+        if isinstance(outcome, DomainError):
+            raise outcome
+        return outcome
+
+    async def send_many(self, caller: Caller, requests: Sequence[SendRequest]
+                        ) -> list[tuple[SendReceipt, bool] | DomainError]:
+        """``send`` for several requests of one device, stored in order in one append call
+        (a socket's queued sends); each gets its receipt or its own error."""
+        results: list[tuple[SendReceipt, bool] | DomainError | None] = [None] * len(requests)
+        audiences: dict[tuple[int | None, int | None], tuple[str, list[int]] | DomainError] = {}
+        batches: list[AppendBatch] = []
+        slots: list[int] = []
+        for n, request in enumerate(requests):
+            try:
+                validate_send(request)
+                target = (request.to_user, request.to_group)
+                if target not in audiences:
+                    audiences[target] = await self._audience_or_refusal(caller, request)
+                audience = audiences[target]
+                if isinstance(audience, DomainError):
+                    # A retry of a stored send answers as the send did, even when the sender
+                    # has left the group since: idempotency comes before permission.
+                    earlier = await self._inbox.receipt((caller.user_id, request.client_msg_id))
+                    if earlier is None:
+                        raise audience
+                    results[n] = (earlier, True)
+                    continue
+            except DomainError as exc:
+                results[n] = exc
+                continue
+            batches.append(self._message_batch(caller, request, *audience))
+            slots.append(n)
+        for n, outcome in zip(slots, await self.append_many(batches), strict=True):
+            if isinstance(outcome, DomainError):
+                results[n] = outcome
+            else:
+                assert outcome.receipt is not None  # receipt_for is set  # noqa: S101
+                results[n] = (outcome.receipt, outcome.replayed)
+        for result in results:
+            if isinstance(result, tuple):
+                SENDS.labels("replayed" if result[1] else "stored").inc()
+        return [r for r in results if r is not None]
+
+    def _message_batch(self, caller: Caller, request: SendRequest, conversation_id: str,
+                       audience: list[int]) -> AppendBatch:
         msg_id = self._next_id()
         now = self._clock.now_ms()
         draft = EntryDraft(
@@ -134,7 +173,7 @@ class MessageService:
             created_at_ms=now,
             body=request.body,
         )
-        batch = AppendBatch(
+        return AppendBatch(
             draft=draft,
             user_ids=tuple(dict.fromkeys([caller.user_id, *audience])),
             message=Message(msg_id, conversation_id, caller.user_id, caller.device_id,
@@ -142,40 +181,61 @@ class MessageService:
             idempotency_key=(caller.user_id, request.client_msg_id),
             receipt_for=caller.user_id,
         )
-        appended = await self.append(batch)
-        assert appended.receipt is not None  # receipt_for is set  # noqa: S101
-        SENDS.labels("replayed" if appended.replayed else "stored").inc()
-        return appended.receipt, appended.replayed
 
     async def append(self, batch: AppendBatch) -> Appended:
         """Append any entry batch and tell the listeners (shared by every writer of entries)."""
-        appended = await self._inbox.append(batch)
-        if not appended.replayed:
-            ENTRIES_APPENDED.labels(batch.draft.kind.value).inc(len(batch.user_ids))
+        [outcome] = await self.append_many([batch])
+        if isinstance(outcome, DomainError):
+            raise outcome
+        return outcome
+
+    async def append_many(self, batches: Sequence[AppendBatch]
+                          ) -> list[Appended | DomainError]:
+        """Append batches in order (``InboxStore.append_many``), run the steps over those
+        appended, then tell the listeners. A step's failure fails every append of the call
+        (its retry is a replay that redoes the step), after the listeners were told, since
+        a replay tells no one."""
+        if not batches:
+            return []
+        outcomes = await self._inbox.append_many(batches)
+        done = [(b, a) for b, a in zip(batches, outcomes, strict=True)
+                if isinstance(a, Appended)]
+        for batch, appended in done:
+            if not appended.replayed:
+                ENTRIES_APPENDED.labels(batch.draft.kind.value).inc(len(batch.user_ids))
         try:
             for step in self.steps:
-                await step.after_append(batch, appended)
+                await step.after_append(done)
+        except DomainError as exc:
+            await self._tell_all(done)
+            return [exc if isinstance(a, Appended) else a for a in outcomes]
         except Exception:
-            # The entries are stored: recipients learn of them now, as the retry that redoes
-            # the step is a replay and tells no one.
-            await self._tell_all(batch, appended)
+            await self._tell_all(done)
             raise
-        await self._tell_all(batch, appended)
-        return appended
+        await self._tell_all(done)
+        return outcomes
 
-    async def _tell_all(self, batch: AppendBatch, appended: Appended) -> None:
+    async def _tell_all(self, appends: Appends) -> None:
         """Run the listeners side by side (live delivery and push planning are independent);
         never for a replay, whose first attempt told them."""
-        if not appended.replayed:
-            await asyncio.gather(*(self._tell(listener, batch, appended)
-                                   for listener in self.listeners))
+        fresh = [(b, a) for b, a in appends if not a.replayed]
+        if fresh:
+            await asyncio.gather(*(self._tell(listener, fresh) for listener in self.listeners))
 
     @staticmethod
-    async def _tell(listener: AppendListener, batch: AppendBatch, appended: Appended) -> None:
+    async def _tell(listener: AppendListener, appends: Appends) -> None:
         try:
-            await listener.on_appended(batch, appended)
+            await listener.on_appended(appends)
         except Exception:  # a listener failure must not fail a stored send
             log.exception("append listener %r failed", listener)
+
+    async def _audience_or_refusal(self, caller: Caller, request: SendRequest
+                                   ) -> tuple[str, list[int]] | DomainError:
+        """The send's conversation and audience, or why this sender may not send there."""
+        try:
+            return await self._audience(caller, request)
+        except (Forbidden, NotFound) as exc:
+            return exc
 
     async def _audience(self, caller: Caller, request: SendRequest) -> tuple[str, list[int]]:
         if request.to_user is not None:

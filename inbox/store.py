@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from inbox.errors import DomainError
 from inbox.models import (
     AppendBatch,
     Appended,
@@ -46,6 +47,14 @@ class InboxStore(Protocol):
 
     async def append(self, batch: AppendBatch) -> Appended:
         """Append ``batch.draft`` to each of ``batch.user_ids``' inboxes (see the contract)."""
+        ...
+
+    async def append_many(self, batches: Sequence[AppendBatch]
+                          ) -> list[Appended | DomainError]:
+        """``append`` each batch, in list order (a later batch never gets a smaller position
+        in an inbox than an earlier one), each atomic on its own: its ``Appended``, or the
+        ``DomainError`` (``Unavailable``) it failed with. One device's queued sends go
+        through here together, in a few store round trips for all of them."""
         ...
 
     async def read(self, user_id: int, after: int, limit: int) -> InboxPage:

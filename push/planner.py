@@ -17,6 +17,7 @@ from typing import Protocol, TypeVar
 from idgen.clock import Clock
 from inbox.errors import Unavailable
 from inbox.models import AppendBatch, Appended, Device, EntryDraft, EntryKind
+from inbox.service import Appends
 from push.decision import push_jobs, push_targets
 from push.job import PushJob
 
@@ -97,8 +98,12 @@ class PushPlanner:
         self._title = title
         self._preview = preview
 
-    async def on_appended(self, batch: AppendBatch, appended: Appended) -> None:
-        """Queue the jobs for a durable message, before its send is answered."""
+    async def on_appended(self, appends: Appends) -> None:
+        """Queue the jobs for durable messages, before their sends are answered (each
+        message planned on its own, side by side)."""
+        await asyncio.gather(*(self._plan(batch, appended) for batch, appended in appends))
+
+    async def _plan(self, batch: AppendBatch, appended: Appended) -> None:
         draft = batch.draft
         if draft.kind is not EntryKind.MESSAGE:
             return

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from inbox.errors import Unavailable
+from collections.abc import Sequence
+
+from inbox.errors import DomainError, Unavailable
 from inbox.models import AppendBatch, Appended, EntryKind, InboxPage, Message, SendReceipt
 from inbox.store import InboxStore
 
@@ -28,6 +30,16 @@ class FlakyInbox:
             self.failed += 1
             raise Unavailable("injected inbox outage")
         return await self._inner.append(batch)
+
+    async def append_many(self, batches: Sequence[AppendBatch]
+                          ) -> list[Appended | DomainError]:
+        out: list[Appended | DomainError] = []
+        for batch in batches:
+            try:
+                out.append(await self.append(batch))
+            except Unavailable as exc:
+                out.append(exc)
+        return out
 
     async def read(self, user_id: int, after: int, limit: int) -> InboxPage:
         return await self._inner.read(user_id, after, limit)

@@ -13,9 +13,9 @@ from inbox.accounts_sqlite import SqliteAccountStore
 from inbox.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from inbox.groups import GroupService
 from inbox.groups_sqlite import SqliteGroupStore
-from inbox.models import AppendBatch, Appended, Caller, Entry, EntryKind, User
+from inbox.models import AppendBatch, Caller, Entry, EntryKind, User
 from inbox.participants import Participants
-from inbox.service import MessageService, SendRequest
+from inbox.service import Appends, MessageService, SendRequest
 from inbox.sqlite_db import SqliteDatabase
 from inbox.store_sqlite import SqliteInboxStore
 from inbox.wire import entry_json
@@ -29,8 +29,8 @@ class RecordingListener:
     def __init__(self) -> None:
         self.batches: list[AppendBatch] = []
 
-    async def on_appended(self, batch: AppendBatch, appended: Appended) -> None:
-        self.batches.append(batch)
+    async def on_appended(self, appends: Appends) -> None:
+        self.batches += [batch for batch, _ in appends]
 
 
 @dataclass

@@ -12,8 +12,8 @@ from idgen.snowflake import SnowflakeGenerator
 from inbox.accounts_sqlite import SqliteAccountStore
 from inbox.errors import NotFound, Unavailable
 from inbox.known_users import KnownUsers
-from inbox.models import AppendBatch, Appended, Caller, User
-from inbox.service import MessageService, SendRequest
+from inbox.models import Caller, User
+from inbox.service import Appends, MessageService, SendRequest
 from inbox.sqlite_db import SqliteDatabase
 from inbox.store_sqlite import SqliteInboxStore
 from tests.push.support import ManualClock
@@ -28,13 +28,13 @@ class Recorder:
     signal: asyncio.Event = field(default_factory=asyncio.Event)
     fail: bool = False
 
-    async def on_appended(self, batch: AppendBatch, appended: Appended) -> None:
+    async def on_appended(self, appends: Appends) -> None:
         self.signal.set()
         if self.wait_for is not None:
             await asyncio.wait_for(self.wait_for.wait(), 2)
         if self.fail:
             raise RuntimeError("listener broke")
-        self.told.append(batch.draft.msg_id)
+        self.told += [batch.draft.msg_id for batch, _ in appends]
 
 
 @dataclass
@@ -44,11 +44,11 @@ class FailingStep:
     failures: int
     done: list[bool] = field(default_factory=list)
 
-    async def after_append(self, batch: AppendBatch, appended: Appended) -> None:
+    async def after_append(self, appends: Appends) -> None:
         if self.failures > 0:
             self.failures -= 1
             raise Unavailable("index write failed")
-        self.done.append(appended.replayed)
+        self.done += [appended.replayed for _, appended in appends]
 
 
 @dataclass

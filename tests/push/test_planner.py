@@ -120,7 +120,7 @@ class Setup:
     async def plan(self, recipients: Sequence[int], draft: object = DRAFT) -> list[PushJob]:
         positions = {uid: 1000 + uid for uid in recipients}
         batch = AppendBatch(draft=draft, user_ids=tuple(positions))  # type: ignore[arg-type]
-        await self.planner.on_appended(batch, Appended(None, positions))
+        await self.planner.on_appended([(batch, Appended(None, positions))])
         return self.queue.jobs
 
 
