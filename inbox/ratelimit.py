@@ -23,8 +23,9 @@ class RateLimiter(Protocol):
     """Token buckets by key (``send:<user_id>``, ``typing:<user_id>:<cid>``).
 
     Contract:
-    - ``acquire`` and ``refund`` are atomic per key: concurrent callers (on any node sharing the backend) never
-      take more than ``burst`` tokens at once nor more than ``rate`` per second over time.
+    - ``acquire`` and ``refund`` are atomic per key: concurrent callers (on any node sharing
+      the backend) never take more than ``burst`` tokens at once nor more than ``rate`` per
+      second over time.
     - It returns 0 when a token was taken, else the seconds until one will be there (> 0), in
       which case nothing was taken.
     - A key unused long enough to refill completely may be forgotten (it reads as full).

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from api.deps import CallerDep, ServicesDep
+from api.deps import CallerDep, ClientDep, ServicesDep
 from api.schemas import LoginIn, PushIn, SignupIn
 from inbox.conversations import parse_id
 from inbox.models import Device, PushTarget, User
@@ -35,15 +35,17 @@ def device_json(device: Device, online: bool, now_ms: int | None = None) -> dict
 
 
 @router.post("/auth/signup", status_code=201)
-async def signup(body: SignupIn, services: ServicesDep) -> dict[str, Any]:
-    user = await services.auth.signup(body.username, body.password, body.display_name)
+async def signup(body: SignupIn, client: ClientDep, services: ServicesDep) -> dict[str, Any]:
+    user = await services.auth.signup(body.username, body.password, body.display_name,
+                                      client=client)
     return {"user_id": str(user.user_id), "username": user.username}
 
 
 @router.post("/auth/login")
-async def login(body: LoginIn, services: ServicesDep) -> dict[str, Any]:
+async def login(body: LoginIn, client: ClientDep, services: ServicesDep) -> dict[str, Any]:
     device, token = await services.auth.login(
-        body.username, body.password, body.platform, body.device_id, body.device_name
+        body.username, body.password, body.platform, body.device_id, body.device_name,
+        client=client,
     )
     return {
         "access_token": token.access_token,
