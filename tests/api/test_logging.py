@@ -100,7 +100,7 @@ def _open_raw(server: MessengerProcess, account: Account
     events = _receive_until(sock, proto, lambda e: isinstance(e, Frame))
     assert isinstance(events[0], Response) and events[0].status_code == 101
     hello = events[-1]
-    assert isinstance(hello, Frame) and json.loads(hello.data)["op"] == "hello"
+    assert isinstance(hello, Frame) and json.loads(bytes(hello.data))["op"] == "hello"
     return sock, proto
 
 
