@@ -36,6 +36,7 @@ async def test_the_token_can_ride_in_the_subprotocol(server: MessengerProcess,
     alice, bob = new_account(client), new_account(client)
     ws = await connect(server.ws_url, subprotocols=_bearer_subprotocols(alice.token))
     assert ws.subprotocol == "messenger.v1"  # the server never echoes the token
+    assert ws.response is not None
     assert ws.response.headers.get_all("Sec-WebSocket-Protocol") == ["messenger.v1"]
     assert (await next_frame(ws))["op"] == "hello"
     await asyncio.to_thread(send, client, bob, alice.user_id, "to the browser")
