@@ -11,6 +11,7 @@ import json
 import re
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
@@ -21,28 +22,24 @@ from websockets.http11 import Response
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
-from tests.api.server import Account, MessengerProcess, new_account
+from tests.api.server import Account, MessengerProcess, messenger, new_account
 from tests.api.wsclient import open_ws
 
 BAD_FRAMES_PER_CONNECTION = 5
 
 
 @pytest.fixture
-def info_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MessengerProcess]:
+def info_server(tmp_path: Path) -> Iterator[MessengerProcess]:
     """A server at the default log level (info: access log on)."""
-    proc = MessengerProcess(tmp_path_factory.mktemp("info") / "data", log_level="info")
-    proc.start()
-    yield proc
-    proc.stop()
+    with messenger(tmp_path, log_level="info") as proc:
+        yield proc
 
 
 @pytest.fixture
-def debug_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MessengerProcess]:
+def debug_server(tmp_path: Path) -> Iterator[MessengerProcess]:
     """A server at debug level: the websockets library then logs handshake headers too."""
-    proc = MessengerProcess(tmp_path_factory.mktemp("debug") / "data", log_level="debug")
-    proc.start()
-    yield proc
-    proc.stop()
+    with messenger(tmp_path, log_level="debug") as proc:
+        yield proc
 
 
 def _stopped_log(server: MessengerProcess) -> str:
