@@ -156,8 +156,7 @@ class Gateway:
             return
         await ws.accept()
         await ws.send_json(frames.error(exc.code, exc.message))
-        await ws.close(CLOSE_UNAUTHORIZED if isinstance(exc, Unauthorized) else CLOSE_TRY_AGAIN,
-                       exc.code)
+        await ws.close(CLOSE_UNAUTHORIZED, exc.code)
 
     async def _touch(self, caller: Caller) -> None:
         try:
