@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
@@ -12,6 +11,7 @@ from contextlib import AsyncExitStack
 import uvicorn
 
 from api.app import create_app
+from api.logs import configure, log_config
 from api.settings import Settings
 from api.wiring import open_push_workers
 
@@ -39,20 +39,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     settings = _settings(args)
     if args.command == "serve":
-        logging.basicConfig(level=args.log_level.upper(),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         uvicorn.run(
             create_app(settings),
             host=settings.host,
             port=settings.port,
             log_level=args.log_level,
+            log_config=log_config(args.log_level),
+            # Named, not "auto": api.logs quiets this implementation's log of bad text frames.
+            ws="websockets-sansio",
             ws_max_size=256 * 1024,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
             timeout_graceful_shutdown=5,
         )
     elif args.command == "migrate":
         _migrate(settings)
     elif args.command == "push-worker":
-        logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        configure("info")
         asyncio.run(_push_worker(settings))
 
 

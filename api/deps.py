@@ -9,6 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.wiring import Services
 from inbox.models import Caller
+from inbox.throttle import client_key
 
 _bearer = HTTPBearer(auto_error=False, description="the access_token from /v1/auth/login")
 
@@ -31,3 +32,12 @@ async def get_caller(
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def get_client(request: Request) -> str:
+    """The client's address as the per-client limits count it (behind a trusted proxy, the
+    address the proxy forwarded: uvicorn's proxy headers, ``MESSENGER_FORWARDED_ALLOW_IPS``)."""
+    return client_key(request.client)
+
+
+ClientDep = Annotated[str, Depends(get_client)]

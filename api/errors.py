@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from inbox.errors import DomainError, RateLimited
+from inbox.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,7 @@ def describe_validation(errors: list[Any]) -> tuple[int, str, str]:
 
 async def _domain(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)  # noqa: S101 (registered for DomainError)
-    headers = None
-    if isinstance(exc, RateLimited):
-        headers = {"Retry-After": str(exc.retry_after)}
-    return error_response(exc.status, exc.code, exc.message, headers)
+    return error_response(exc.status, exc.code, exc.message, exc.http_headers or None)
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:

@@ -37,6 +37,20 @@ class Settings(BaseSettings):
     send_rate_per_s: float = Field(default=20.0, gt=0, allow_inf_nan=False)
     send_burst: int = Field(default=200, ge=1)
     typing_interval_s: float = Field(default=2.0, gt=0, allow_inf_nan=False)
+    # Per-client limits (inbox.throttle): a bucket of ``burst`` that refills at ``rate_per_s``.
+    login_failures_per_user_burst: int = Field(default=10, ge=1)
+    login_failures_per_user_rate_per_s: float = Field(default=1 / 60, gt=0, allow_inf_nan=False)
+    login_failures_per_address_burst: int = Field(default=100, ge=1)
+    login_failures_per_address_rate_per_s: float = Field(default=0.5, gt=0, allow_inf_nan=False)
+    signups_per_address_burst: int = Field(default=300, ge=1)
+    signups_per_address_rate_per_s: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    upgrades_per_address_burst: int = Field(default=300, ge=1)
+    upgrades_per_address_rate_per_s: float = Field(default=5.0, gt=0, allow_inf_nan=False)
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1,::1",
+        description="peers whose X-Forwarded-For/-Proto name the client: comma-separated IPs "
+                    "or networks, '*' for any, '' for none (the client address limits count)",
+    )
     fcm_credentials: Path | None = None
     fcm_endpoint: str | None = None
     apns_key_file: Path | None = None

@@ -38,6 +38,7 @@ from inbox.reads import ReadService
 from inbox.security import TokenIssuer
 from inbox.service import MessageService
 from inbox.store import AccountStore, InboxStore
+from inbox.throttle import ClientLimits, ClientThrottle, Limit
 from push.metrics import PushMetrics
 from push.planner import PushPlanner
 from push.queue import PushQueue
@@ -121,7 +122,8 @@ def wire_services(settings: Settings, clock: Clock, stores: Stores, queue: PushQ
     """Build the services over opened adapters (shared by every backend)."""
     accounts, inbox, bus = stores.accounts, stores.inbox, stores.bus
     tokens = TokenIssuer(settings.resolve_jwt_secret(), settings.token_ttl_s)
-    auth = AccountService(accounts, tokens, stores.next_id, clock)
+    throttle = ClientThrottle(stores.ratelimiter, client_limits(settings))
+    auth = AccountService(accounts, tokens, stores.next_id, clock, throttle)
 
     participants = Participants(stores.groups)
     views = ConversationViews(stores.conversations, inbox, accounts, stores.groups,
@@ -148,11 +150,26 @@ def wire_services(settings: Settings, clock: Clock, stores: Stores, queue: PushQ
     handlers.extra["typing"] = typing.op_typing
     presence = PresenceService(bus, hub, StoreContacts(stores.conversations, stores.groups),
                                accounts, clock, presence_window_ms(settings.heartbeat_interval_ms))
-    gateway = Gateway(config, auth, accounts, inbox, hub, handlers, clock, presence=presence)
+    gateway = Gateway(config, auth, accounts, inbox, hub, handlers, clock, throttle,
+                      presence=presence)
     return Services(settings, clock, stores, auth, messages, sync, gateway, queue, PushMetrics(),
                     participants=participants, send_limit=send_limit, groups=groups,
                     conversation_views=views, reads=reads, deletes=deletes,
                     mutes=MuteService(participants, stores.mutes), presence=presence)
+
+
+def client_limits(settings: Settings) -> ClientLimits:
+    """The per-client limits of ``MESSENGER_*_BURST`` / ``*_RATE_PER_S``."""
+    return ClientLimits(
+        login_failures_per_user=Limit(settings.login_failures_per_user_rate_per_s,
+                                      settings.login_failures_per_user_burst),
+        login_failures_per_address=Limit(settings.login_failures_per_address_rate_per_s,
+                                         settings.login_failures_per_address_burst),
+        signups_per_address=Limit(settings.signups_per_address_rate_per_s,
+                                  settings.signups_per_address_burst),
+        upgrades_per_address=Limit(settings.upgrades_per_address_rate_per_s,
+                                   settings.upgrades_per_address_burst),
+    )
 
 
 async def open_push_queue(settings: Settings, stack: AsyncExitStack, clock: Clock,

@@ -1,4 +1,9 @@
-"""The ``/v1/ws`` endpoint: auth at upgrade, hello, the receive loop with heartbeats."""
+"""The ``/v1/ws`` endpoint: auth at upgrade, hello, the receive loop with heartbeats.
+
+An upgrade is refused with an HTTP answer and the error envelope: 429 ``rate_limited`` with
+``Retry-After`` past the client address's upgrade limit, 400 for a malformed subprotocol offer,
+401 for a missing, invalid or logged-out token (how a token is presented: ``gateway.handshake``).
+"""
 
 from __future__ import annotations
 
@@ -13,14 +18,15 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from gateway import frames, metrics
 from gateway.connection import CLOSE_HEARTBEAT, CLOSE_TRY_AGAIN, CLOSE_UNAUTHORIZED, Connection
 from gateway.handlers import FrameHandlers
+from gateway.handshake import read_upgrade
 from gateway.hub import Hub
 from gateway.presence_service import PresenceService
 from idgen.clock import Clock
 from inbox.accounts import AccountService
 from inbox.errors import DomainError, Unauthorized, Unavailable
 from inbox.models import Caller, InboxPage
-from inbox.security import bearer_token
 from inbox.store import AccountStore, InboxStore
+from inbox.throttle import ClientThrottle, client_key
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +50,7 @@ class Gateway:
         hub: Hub,
         handlers: FrameHandlers,
         clock: Clock,
+        throttle: ClientThrottle,
         presence: PresenceService | None = None,
     ) -> None:
         self.config = config
@@ -54,21 +61,25 @@ class Gateway:
         self.hub = hub
         self.handlers = handlers
         self._clock = clock
+        self._throttle = throttle
 
     async def serve(self, ws: WebSocket) -> None:
-        token = bearer_token(ws.headers.get("authorization")) or ws.query_params.get("token")
         try:
-            caller = await self._auth.authenticate(token)
+            await self._throttle.upgrade(client_key(ws.client))
+            upgrade = read_upgrade(ws.headers.get("authorization"),
+                                   ws.scope.get("subprotocols", ()), ws.query_params.get("token"))
+            caller = await self._auth.authenticate(upgrade.token)
         except DomainError as exc:
             await self._refuse(ws, exc)
             return
-        await ws.accept()
+        await ws.accept(subprotocol=upgrade.subprotocol)
         conn = Connection(ws, caller, self._read_page, self.config.queue_size)
         # hello goes first: frames relayed to this user can arrive while hub.add awaits
         conn.send(frames.hello(conn.session_id, self.config.heartbeat_interval_ms))
         # The token is checked once, at the upgrade: the socket ends when the token does.
+        expires_at = self._auth.tokens.expires_at(upgrade.token or "")
         expiry = asyncio.get_running_loop().call_later(
-            max(0.0, self._auth.tokens.expires_at(token or "") - time.time()), _expire, conn)
+            max(0.0, expires_at - time.time()), _expire, conn)
         registered = silent = False
         try:
             came_online = await self.hub.add(conn)
@@ -145,7 +156,8 @@ class Gateway:
     async def _refuse(self, ws: WebSocket, exc: DomainError) -> None:
         body = {"error": {"code": exc.code, "message": exc.message}}
         if "websocket.http.response" in ws.scope.get("extensions", {}):
-            await ws.send_denial_response(JSONResponse(body, status_code=exc.status))
+            await ws.send_denial_response(
+                JSONResponse(body, status_code=exc.status, headers=exc.http_headers))
             return
         await ws.accept()
         await ws.send_json(frames.error(exc.code, exc.message))

@@ -7,10 +7,18 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from idgen.clock import Clock
-from inbox.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from inbox.errors import (
+    Conflict,
+    Forbidden,
+    InvalidCredentials,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+)
 from inbox.models import Caller, Device, PushTarget, User
 from inbox.security import IssuedToken, TokenIssuer, hash_password, verify_password
 from inbox.store import AccountStore
+from inbox.throttle import ClientThrottle
 
 USERNAME = re.compile(r"[a-z0-9_.-]{3,32}")
 PLATFORMS = frozenset({"ios", "android", "web", "desktop", "cli"})
@@ -47,14 +55,19 @@ class AccountService:
         tokens: TokenIssuer,
         next_id: Callable[[], int],
         clock: Clock,
+        throttle: ClientThrottle,
     ) -> None:
         self._accounts = accounts
         self.tokens = tokens
         self._next_id = next_id
         self._clock = clock
+        self._throttle = throttle
 
-    async def signup(self, username: str, password: str, display_name: str | None) -> User:
+    async def signup(self, username: str, password: str, display_name: str | None, *,
+                     client: str) -> User:
+        """Create a user; ``client`` (a ``client_key``) is counted once the input is valid."""
         check_signup(username, password, display_name)
+        await self._throttle.signup(client)
         if await self._accounts.find_user(username) is not None:
             raise Conflict(f"username {username!r} is taken", code="username_taken")
         user = User(
@@ -74,14 +87,26 @@ class AccountService:
         platform: str,
         device_id: int | None = None,
         device_name: str | None = None,
+        *,
+        client: str,
     ) -> tuple[Device, IssuedToken]:
-        """Check the password and start (or resume) a device session."""
+        """Check the password and start (or resume) a device session.
+
+        Failed attempts are limited per username and per ``client`` (see ``ClientThrottle``);
+        a refused attempt reads nothing and hashes nothing. A username no signup could have
+        made is refused at once (422), before any limit or lookup.
+        """
         if platform not in PLATFORMS:
             raise InvalidInput(f"platform must be one of {', '.join(sorted(PLATFORMS))}")
         check_username(username)
+        async with self._throttle.login(username, client):
+            return await self._login(username, password, platform, device_id, device_name)
+
+    async def _login(self, username: str, password: str, platform: str, device_id: int | None,
+                     device_name: str | None) -> tuple[Device, IssuedToken]:
         user = await self._accounts.find_user(username)
         if user is None or not await verify_password(password, user.password_hash):
-            raise Unauthorized("wrong username or password", code="invalid_credentials")
+            raise InvalidCredentials("wrong username or password")
         if device_id is not None:
             device = await self._own_device(Caller(user.user_id, 0), device_id)
             if not device.active:

@@ -25,6 +25,11 @@ class DomainError(Exception):
         if code is not None:
             self.code = code
 
+    @property
+    def http_headers(self) -> dict[str, str]:
+        """Headers an HTTP answer to this error carries (REST and refused upgrades)."""
+        return {}
+
 
 class InvalidInput(DomainError):
     status = 422
@@ -34,6 +39,12 @@ class InvalidInput(DomainError):
 class Unauthorized(DomainError):
     status = 401
     code = "unauthorized"
+
+
+class InvalidCredentials(Unauthorized):
+    """A login with a wrong username or password: the failure that login limits count."""
+
+    code = "invalid_credentials"
 
 
 class Forbidden(DomainError):
@@ -63,6 +74,10 @@ class RateLimited(DomainError):
     def __init__(self, message: str, *, retry_after_s: float) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+    @property
+    def http_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
     @property
     def retry_after(self) -> int:

@@ -23,8 +23,9 @@ class RateLimiter(Protocol):
     """Token buckets by key (``send:<user_id>``, ``typing:<user_id>:<cid>``).
 
     Contract:
-    - ``acquire`` is atomic per key: concurrent callers (on any node sharing the backend) never
-      take more than ``burst`` tokens at once nor more than ``rate`` per second over time.
+    - ``acquire`` and ``refund`` are atomic per key: concurrent callers (on any node sharing
+      the backend) never take more than ``burst`` tokens at once nor more than ``rate`` per
+      second over time.
     - It returns 0 when a token was taken, else the seconds until one will be there (> 0), in
       which case nothing was taken.
     - A key unused long enough to refill completely may be forgotten (it reads as full).
@@ -34,6 +35,15 @@ class RateLimiter(Protocol):
 
     async def acquire(self, key: str, rate: float, burst: int) -> float:
         """Take one token from ``key``'s bucket; 0 if allowed, else the seconds to wait."""
+        ...
+
+    async def refund(self, key: str, rate: float, burst: int) -> None:
+        """Put back one token that ``acquire`` took, for a request that turned out not to
+        count (a login whose password was right, when only failures are limited).
+
+        Atomic like ``acquire``; the bucket never holds more than ``burst`` (a forgotten one
+        stays full); never raises (a refund that cannot reach the backend is dropped).
+        """
         ...
 
 
@@ -58,18 +68,37 @@ def take(bucket: Bucket | None, now_ms: int, rate: float, burst: int
     """Refill ``bucket`` up to ``now_ms`` and take one token: the new state and the wait.
 
     A missing bucket is full. The wait is 0 when the token was taken, else the seconds until
-    one token will have refilled (the state then only records the refill). A clock that steps
-    back refills nothing and keeps the later timestamp, so no time is ever credited twice.
+    one token will have refilled (the state then only records the refill).
+    """
+    check_limits(rate, burst)
+    bucket = refill(bucket if bucket is not None else Bucket(float(burst), now_ms),
+                    now_ms, rate, burst)
+    if bucket.tokens >= 1:
+        return Bucket(bucket.tokens - 1, bucket.at_ms), 0.0
+    return bucket, (1 - bucket.tokens) / rate
+
+
+def give_back(bucket: Bucket | None, now_ms: int, rate: float, burst: int) -> Bucket | None:
+    """Refill ``bucket`` up to ``now_ms`` and put one token back (at most ``burst``).
+
+    A missing bucket is full and stays missing (None).
     """
     check_limits(rate, burst)
     if bucket is None:
-        bucket = Bucket(float(burst), now_ms)
+        return None
+    bucket = refill(bucket, now_ms, rate, burst)
+    return Bucket(min(float(burst), bucket.tokens + 1), bucket.at_ms)
+
+
+def refill(bucket: Bucket, now_ms: int, rate: float, burst: int) -> Bucket:
+    """``bucket`` as of ``now_ms``: ``rate`` tokens per second added, at most ``burst``.
+
+    A clock that steps back refills nothing and keeps the later timestamp, so no time is ever
+    credited twice.
+    """
     elapsed_ms = max(0, now_ms - bucket.at_ms)
     tokens = min(float(burst), bucket.tokens + elapsed_ms * rate / 1000)
-    at_ms = max(now_ms, bucket.at_ms)
-    if tokens >= 1:
-        return Bucket(tokens - 1, at_ms), 0.0
-    return Bucket(tokens, at_ms), (1 - tokens) / rate
+    return Bucket(tokens, max(now_ms, bucket.at_ms))
 
 
 def full_at_ms(bucket: Bucket, rate: float, burst: int) -> int:
@@ -100,6 +129,13 @@ class MemoryRateLimiter:
         bucket, wait = take(held[0] if held else None, now_ms, rate, burst)
         self._buckets[key] = (bucket, full_at_ms(bucket, rate, burst))
         return wait
+
+    async def refund(self, key: str, rate: float, burst: int) -> None:
+        """Put one token back into ``key``'s bucket (see ``RateLimiter``)."""
+        held = self._buckets.get(key)
+        bucket = give_back(held[0] if held else None, self._clock.now_ms(), rate, burst)
+        if bucket is not None:
+            self._buckets[key] = (bucket, full_at_ms(bucket, rate, burst))
 
     def __len__(self) -> int:
         """How many buckets are held (for tests of the sweep)."""

@@ -13,15 +13,17 @@ import asyncio
 import logging
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from inbox.ratelimit import check_limits
 
 log = logging.getLogger(__name__)
 
-# KEYS[1] bucket; ARGV[1] rate (tokens/s), ARGV[2] burst. Returns the wait in microseconds
-# (0 = a token was taken). Same arithmetic as inbox.ratelimit.take.
-_ACQUIRE_LUA = """
+# KEYS[1] bucket; ARGV[1] rate (tokens/s), ARGV[2] burst. Refills the bucket up to Redis's
+# TIME into ``tokens`` and ``ts`` (same arithmetic as inbox.ratelimit.refill); ``missing`` tells
+# whether the bucket existed (a missing bucket is full).
+_REFILL_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rate = tonumber(ARGV[1])
@@ -29,21 +31,41 @@ local burst = tonumber(ARGV[2])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(state[1])
 local ts = tonumber(state[2])
-if tokens == nil or ts == nil then
+local missing = tokens == nil or ts == nil
+if missing then
   tokens = burst
   ts = now
 end
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
 ts = math.max(ts, now)
+"""
+
+# Stores the state and expires the bucket when it would be full again.
+_STORE_LUA = """
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', ts)
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + (ts - now) + 1)
+"""
+
+# Returns the wait in microseconds (0 = a token was taken), like inbox.ratelimit.take.
+_ACQUIRE_LUA = _REFILL_LUA + """
 local wait = 0
 if tokens >= 1 then
   tokens = tokens - 1
 else
   wait = math.ceil((1 - tokens) * 1000000 / rate)
 end
-redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', ts)
-redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + (ts - now) + 1)
+""" + _STORE_LUA + """
 return wait
+"""
+
+# Puts one token back, like inbox.ratelimit.give_back (a missing bucket stays missing: full).
+_REFUND_LUA = _REFILL_LUA + """
+if missing then
+  return 0
+end
+tokens = math.min(burst, tokens + 1)
+""" + _STORE_LUA + """
+return 0
 """
 
 
@@ -63,21 +85,30 @@ class RedisRateLimiter:
     def __init__(self, redis: Redis, timeout_s: float = 1.0, cooldown_s: float = 5.0) -> None:
         self._redis = redis
         self._acquire = redis.register_script(_ACQUIRE_LUA)
+        self._refund = redis.register_script(_REFUND_LUA)
         self._timeout_s = timeout_s
         self._cooldown_s = cooldown_s
         self._skip_until = 0.0  # event-loop time
 
     async def acquire(self, key: str, rate: float, burst: int) -> float:
         """Take one token (see ``RateLimiter``); allows when Redis cannot answer (fail open)."""
+        wait_us = await self._run(self._acquire, key, rate, burst)
+        return 0.0 if wait_us is None else wait_us / 1_000_000
+
+    async def refund(self, key: str, rate: float, burst: int) -> None:
+        """Put one token back (see ``RateLimiter``); dropped when Redis cannot answer."""
+        await self._run(self._refund, key, rate, burst)
+
+    async def _run(self, script: AsyncScript, key: str, rate: float, burst: int) -> int | None:
+        """Run a bucket script; None when Redis is down, in cooldown or too slow."""
         check_limits(rate, burst)
         loop = asyncio.get_running_loop()
         if loop.time() < self._skip_until:
-            return 0.0
+            return None
         try:
             async with asyncio.timeout(self._timeout_s):
-                wait_us = await self._acquire(keys=[bucket_key(key)], args=[repr(rate), burst])
+                return int(await script(keys=[bucket_key(key)], args=[repr(rate), burst]))
         except (RedisError, TimeoutError) as exc:
             log.warning("rate limiter unavailable for %.0f s, allowing: %r", self._cooldown_s, exc)
             self._skip_until = loop.time() + self._cooldown_s
-            return 0.0
-        return int(wait_us) / 1_000_000
+            return None

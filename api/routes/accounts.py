@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.deps import CallerDep, ServicesDep
+from api.deps import CallerDep, ClientDep, ServicesDep
 from api.error_docs import AUTHED, WITH_BODY, errors
 from api.responses import DeviceOut, LoginOut, SignupOut, UserOut
 from api.schemas import LoginIn, PushIn, SignupIn
@@ -34,18 +34,21 @@ def device_out(device: Device, online: bool, now_ms: int | None = None) -> Devic
     })
 
 
-@router.post("/auth/signup", status_code=201, responses=errors(*WITH_BODY, 409, 503))
-async def signup(body: SignupIn, services: ServicesDep) -> SignupOut:
-    """Create an account (no token: log in next)."""
-    user = await services.auth.signup(body.username, body.password, body.display_name)
+@router.post("/auth/signup", status_code=201, responses=errors(*WITH_BODY, 409, 429, 503))
+async def signup(body: SignupIn, client: ClientDep, services: ServicesDep) -> SignupOut:
+    """Create an account (no token: log in next). Limited per client address (429)."""
+    user = await services.auth.signup(body.username, body.password, body.display_name,
+                                      client=client)
     return SignupOut(user_id=str(user.user_id), username=user.username)
 
 
-@router.post("/auth/login", responses=errors(*WITH_BODY, 401, 403, 404, 503))
-async def login(body: LoginIn, services: ServicesDep) -> LoginOut:
-    """Log a device in: a new device, or the known ``device_id`` of this user again."""
+@router.post("/auth/login", responses=errors(*WITH_BODY, 401, 403, 404, 429, 503))
+async def login(body: LoginIn, client: ClientDep, services: ServicesDep) -> LoginOut:
+    """Log a device in: a new device, or the known ``device_id`` of this user again.
+    Failed attempts are limited per username and per client address (429)."""
     device, token = await services.auth.login(
-        body.username, body.password, body.platform, body.device_id, body.device_name
+        body.username, body.password, body.platform, body.device_id, body.device_name,
+        client=client,
     )
     return LoginOut(access_token=token.access_token, token_type="bearer",  # noqa: S106
                     expires_in=token.expires_in, user_id=str(device.user_id),

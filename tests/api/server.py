@@ -93,8 +93,9 @@ class MessengerProcess:
 
 
 @contextmanager
-def messenger(tmp: Path, env: dict[str, str] | None = None) -> Iterator[MessengerProcess]:
-    server = MessengerProcess(tmp / "data", env)
+def messenger(tmp: Path, env: dict[str, str] | None = None, log_level: str = "warning"
+              ) -> Iterator[MessengerProcess]:
+    server = MessengerProcess(tmp / "data", env, log_level=log_level)
     server.start()
     try:
         yield server

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Subprotocol
 
 from tests.api.server import MessengerProcess, login, messenger, new_account, send, sync_all
 from tests.api.wsclient import collect_entries, next_frame, open_ws, silent_for
@@ -23,6 +24,48 @@ async def test_bad_token_refuses_the_upgrade(server: MessengerProcess) -> None:
         with pytest.raises(InvalidStatus) as info:
             await connect(server.ws_url, additional_headers=headers)
         assert info.value.response.status_code == 401
+
+
+def _bearer_subprotocols(token: str) -> list[Subprotocol]:
+    """What a browser offers: ``new WebSocket(url, ["messenger.v1", "bearer." + token])``."""
+    return [Subprotocol("messenger.v1"), Subprotocol(f"bearer.{token}")]
+
+
+async def test_the_token_can_ride_in_the_subprotocol(server: MessengerProcess,
+                                                     client: httpx.Client) -> None:
+    alice, bob = new_account(client), new_account(client)
+    ws = await connect(server.ws_url, subprotocols=_bearer_subprotocols(alice.token))
+    assert ws.subprotocol == "messenger.v1"  # the server never echoes the token
+    assert ws.response is not None
+    assert ws.response.headers.get_all("Sec-WebSocket-Protocol") == ["messenger.v1"]
+    assert (await next_frame(ws))["op"] == "hello"
+    await asyncio.to_thread(send, client, bob, alice.user_id, "to the browser")
+    (entry,) = await collect_entries(ws, 1)  # the socket is alice's
+    assert entry["body"] == "to the browser"
+    await ws.close()
+    # A header-authenticated client offering the subprotocol gets it too.
+    ws = await connect(server.ws_url, additional_headers=alice.headers,
+                       subprotocols=[Subprotocol("messenger.v1")])
+    assert ws.subprotocol == "messenger.v1"
+    await ws.close()
+
+
+async def test_a_bad_subprotocol_token_is_refused_like_a_bad_header(
+    server: MessengerProcess, client: httpx.Client
+) -> None:
+    alice = new_account(client)
+    forged = alice.token[:-4] + ("AAAA" if not alice.token.endswith("AAAA") else "BBBB")
+    for offered, status, code in (
+        (_bearer_subprotocols("nope"), 401, "invalid_token"),
+        (_bearer_subprotocols(forged), 401, "invalid_token"),
+        ([Subprotocol(f"bearer.{alice.token}")], 400, "invalid_subprotocol"),
+    ):
+        with pytest.raises(InvalidStatus) as info:
+            await connect(server.ws_url, subprotocols=offered)
+        response = info.value.response
+        assert response.status_code == status
+        assert json.loads(response.body)["error"]["code"] == code
+        assert alice.token not in response.body.decode()
 
 
 async def test_live_entries_reach_recipient_and_senders_other_devices(

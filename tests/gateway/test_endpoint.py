@@ -32,14 +32,17 @@ from gateway.presence_service import PresenceService
 from inbox.accounts import AccountService
 from inbox.accounts_sqlite import SqliteAccountStore
 from inbox.errors import Unavailable
+from inbox.ratelimit import MemoryRateLimiter
 from inbox.security import TokenIssuer
 from inbox.service import MessageService
 from inbox.sqlite_db import SqliteDatabase
 from inbox.store_sqlite import SqliteInboxStore
+from inbox.throttle import ClientLimits, ClientThrottle, Limit
 from sync.service import SyncService
 from tests.push.support import ManualClock
 
 PASSWORD = "correct-horse"  # noqa: S105 (a test account's password)
+GENEROUS = ClientLimits(*[Limit(rate=100.0, burst=100)] * 4)
 
 
 class FlakyBus(LocalLiveBus):
@@ -116,14 +119,16 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     clock = ManualClock()
     next_id = itertools.count(1).__next__
     accounts, inbox, bus = SqliteAccountStore(db), SqliteInboxStore(db), FlakyBus()
-    auth = AccountService(accounts, TokenIssuer("k" * 32, 3600), next_id, clock)
-    user = await auth.signup("alice", PASSWORD, None)
-    device, token = await auth.login("alice", PASSWORD, "cli")
+    throttle = ClientThrottle(MemoryRateLimiter(clock), GENEROUS)
+    auth = AccountService(accounts, TokenIssuer("k" * 32, 3600), next_id, clock, throttle)
+    user = await auth.signup("alice", PASSWORD, None, client="127.0.0.1")
+    device, token = await auth.login("alice", PASSWORD, "cli", client="127.0.0.1")
     hub = Hub(bus)
     presence = PresenceService(bus, hub, StaticContacts(), accounts, clock, window_ms=1_000)
     handlers = FrameHandlers(MessageService(inbox, accounts, next_id, clock),
                              SyncService(inbox, accounts))
-    gateway = Gateway(GatewayConfig(), auth, accounts, inbox, hub, handlers, clock, presence)
+    gateway = Gateway(GatewayConfig(), auth, accounts, inbox, hub, handlers, clock, throttle,
+                      presence)
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -12,6 +12,7 @@ from inbox.ratelimit import (
     SendLimit,
     SendLimits,
     full_at_ms,
+    give_back,
     send_key,
     take,
 )
@@ -54,6 +55,15 @@ def test_a_clock_stepping_back_credits_no_time_twice() -> None:
     assert wait == pytest.approx(1.0) and bucket == Bucket(0.0, T0)
     bucket, wait = take(bucket, T0 + 1000, rate=1.0, burst=10)
     assert wait == 0.0 and bucket.tokens == pytest.approx(0.0)
+
+
+def test_give_back_refills_then_adds_one_capped_at_burst() -> None:
+    assert give_back(None, T0, rate=1.0, burst=3) is None  # a missing bucket is full
+    assert give_back(Bucket(0.0, T0), T0 + 500, rate=1.0, burst=3) == Bucket(1.5, T0 + 500)
+    assert give_back(Bucket(2.5, T0), T0 + 500, rate=1.0, burst=3) == Bucket(3.0, T0 + 500)
+    assert give_back(Bucket(0.0, T0), T0 - 500, rate=1.0, burst=3) == Bucket(1.0, T0)
+    with pytest.raises(ValueError):
+        give_back(Bucket(0.0, T0), T0, rate=0.0, burst=3)
 
 
 def test_wait_is_exact_for_fractional_tokens() -> None:

@@ -95,6 +95,40 @@ async def test_a_bucket_past_its_refill_time_is_full_again(backend: Backend) -> 
     assert [await backend.limiter.acquire(key, 20.0, 2) for _ in range(3)][:2] == [0.0, 0.0]
 
 
+async def test_a_refund_puts_one_token_back_and_never_overfills(backend: Backend) -> None:
+    key = _key()
+    for _ in range(2):
+        assert await backend.limiter.acquire(key, 0.01, 2) == 0.0
+    assert await backend.limiter.acquire(key, 0.01, 2) > 0
+    await backend.other_node.refund(key, 0.01, 2)  # any node may give it back
+    assert await backend.limiter.acquire(key, 0.01, 2) == 0.0
+    assert await backend.limiter.acquire(key, 0.01, 2) > 0
+    for _ in range(5):  # refunds beyond the burst are capped
+        await backend.limiter.refund(key, 0.01, 2)
+    assert [await backend.limiter.acquire(key, 0.01, 2) for _ in range(3)][:2] == [0.0, 0.0]
+    assert await backend.limiter.acquire(key, 0.01, 2) > 0
+
+
+async def test_a_refund_of_an_unknown_key_leaves_it_full(backend: Backend) -> None:
+    key = _key()
+    await backend.limiter.refund(key, 0.01, 2)
+    assert [await backend.limiter.acquire(key, 0.01, 2) for _ in range(2)] == [0.0, 0.0]
+    assert await backend.limiter.acquire(key, 0.01, 2) > 0
+
+
+async def test_concurrent_takes_and_refunds_on_two_nodes_balance(backend: Backend) -> None:
+    key = _key()
+
+    async def take_and_give_back(limiter: RateLimiter) -> None:
+        assert await limiter.acquire(key, 0.01, 50) == 0.0
+        await limiter.refund(key, 0.01, 50)
+
+    await asyncio.gather(*(take_and_give_back(limiter) for limiter in
+                           (backend.limiter, backend.other_node) for _ in range(20)))
+    results = [await backend.limiter.acquire(key, 0.01, 50) for _ in range(51)]
+    assert results[:50] == [0.0] * 50 and results[50] > 0
+
+
 async def test_redis_buckets_expire_once_full_and_are_hash_tagged(redis_server: RedisEndpoint
                                                                   ) -> None:
     client = Redis.from_url(redis_server.url)
@@ -118,6 +152,7 @@ async def test_redis_down_fails_open_quickly_and_recovers(fresh_redis_server: Re
         fresh_redis_server.kill()
         started = asyncio.get_running_loop().time()
         assert [await limiter.acquire(key, 0.01, 1) for _ in range(20)] == [0.0] * 20
+        await limiter.refund(key, 0.01, 1)  # dropped, not raised
         assert asyncio.get_running_loop().time() - started < 1.5  # one timeout, not twenty
         fresh_redis_server.start()  # back, and empty: the bucket reads as full
         await asyncio.sleep(0.3)
