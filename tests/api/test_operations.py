@@ -79,7 +79,7 @@ async def test_metrics_count_requests_sends_syncs_frames_and_store_calls(
     assert value(after, "messenger_ws_connections") >= 1
     inbox_backend = "sqlite" if "MESSENGER_REDIS_URL" not in server.env else "redis+cassandra"
     assert grew("messenger_store_operation_seconds_count", 1, backend=inbox_backend,
-                store="inbox", operation="append")
+                store="inbox", operation="append_many")
     for gauge in ("messenger_push_queue_depth", "messenger_push_queue_oldest_job_age_seconds",
                   "messenger_push_dead_letters", "messenger_ws_slow_reader_disconnects_total"):
         assert (gauge, frozenset()) in after, gauge
