@@ -33,7 +33,7 @@ from inbox.deletes import DeleteService
 from inbox.groups import GroupService
 from inbox.mutes import MuteService
 from inbox.participants import Participants
-from inbox.ratelimit import SendLimit, SendLimits
+from inbox.ratelimit import SendLimits
 from inbox.reads import ReadService
 from inbox.security import TokenIssuer
 from inbox.service import MessageService
@@ -67,7 +67,6 @@ class Services:
     push_metrics: PushMetrics
     participants: Participants
     groups: GroupService
-    send_limit: SendLimit
     conversation_views: ConversationViews
     reads: ReadService
     deletes: DeleteService
@@ -133,7 +132,9 @@ def wire_services(settings: Settings, clock: Clock, stores: Stores, queue: PushQ
                           settings.push_preview)
     messages = MessageService(inbox, accounts, stores.next_id, clock,
                               [LivePublisher(bus), planner],
-                              steps=[ConversationIndex(stores.conversations, participants)])
+                              steps=[ConversationIndex(stores.conversations, participants)],
+                              limiter=stores.ratelimiter,
+                              limits=SendLimits(settings.send_rate_per_s, settings.send_burst))
     reads = ReadService(stores.conversations, participants, messages, clock)
     deletes = DeleteService(stores.conversations, participants, messages, clock)
     groups = GroupService(stores.groups, accounts, messages, stores.next_id, clock)
@@ -143,17 +144,14 @@ def wire_services(settings: Settings, clock: Clock, stores: Stores, queue: PushQ
     config = GatewayConfig(settings.heartbeat_interval_ms, settings.ws_queue_size)
     handlers = FrameHandlers(messages, sync)
     handlers.extra["read"] = read_handler(reads.mark_read)
-    send_limit = SendLimit(stores.ratelimiter,
-                           SendLimits(settings.send_rate_per_s, settings.send_burst))
-    handlers.send_limit = send_limit
     typing = TypingRelay(participants, stores.ratelimiter, hub, settings.typing_interval_s)
     handlers.extra["typing"] = typing.op_typing
     presence = PresenceService(bus, hub, StoreContacts(stores.conversations, stores.groups),
                                accounts, clock, presence_window_ms(settings.heartbeat_interval_ms))
     gateway = Gateway(config, auth, accounts, inbox, hub, handlers, clock, throttle,
-                      presence=presence)
+                      presence=presence, send_many=messages.send_many)
     return Services(settings, clock, stores, auth, messages, sync, gateway, queue, PushMetrics(),
-                    participants=participants, send_limit=send_limit, groups=groups,
+                    participants=participants, groups=groups,
                     conversation_views=views, reads=reads, deletes=deletes,
                     mutes=MuteService(participants, stores.mutes), presence=presence)
 

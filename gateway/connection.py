@@ -20,6 +20,7 @@ from starlette.websockets import WebSocket
 from gateway import frames
 from gateway.delivery import Delivery
 from gateway.metrics import FRAMES_SENT, SLOW_READER_DROPS, WS_CLOSES
+from gateway.sends import SendMany, SendPipeline
 from inbox.models import Caller, Entry, InboxPage
 from inbox.wire import entry_json
 
@@ -38,7 +39,8 @@ class Connection:
     """The I/O side of one socket: what to send and when to close."""
 
     def __init__(self, ws: WebSocket, caller: Caller, read_inbox: ReadInbox, queue_size: int,
-                 pump_retry_s: float = PUMP_RETRY_S) -> None:
+                 pump_retry_s: float = PUMP_RETRY_S, send_many: SendMany | None = None) -> None:
+        """``send_many`` stores this socket's ``send`` frames (None: it takes none)."""
         self.ws = ws
         self.caller = caller
         self.session_id = uuid.uuid4().hex
@@ -52,6 +54,7 @@ class Connection:
         self._pump_retry: asyncio.TimerHandle | None = None
         self._pump_failing = False
         self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.session_id}")
+        self.sends = SendPipeline(caller, send_many, self.send) if send_many else None
 
     @property
     def closing(self) -> bool:
@@ -137,6 +140,8 @@ class Connection:
         """Stop the connection's tasks; a requested close first flushes what is queued."""
         if self._pump_retry is not None:
             self._pump_retry.cancel()
+        if self.sends is not None:
+            await self.sends.close(flush_s)
         if self._close_code is None:
             self._close_code = CLOSE_GOING_AWAY
             self._writer.cancel()

@@ -21,6 +21,7 @@ from gateway.handlers import FrameHandlers
 from gateway.handshake import read_upgrade
 from gateway.hub import Hub
 from gateway.presence_service import PresenceService
+from gateway.sends import SendMany
 from idgen.clock import Clock
 from inbox.accounts import AccountService
 from inbox.errors import DomainError, Unauthorized, Unavailable
@@ -52,6 +53,7 @@ class Gateway:
         clock: Clock,
         throttle: ClientThrottle,
         presence: PresenceService | None = None,
+        send_many: SendMany | None = None,
     ) -> None:
         self.config = config
         self.presence = presence
@@ -62,6 +64,7 @@ class Gateway:
         self.handlers = handlers
         self._clock = clock
         self._throttle = throttle
+        self._send_many = send_many
 
     async def serve(self, ws: WebSocket) -> None:
         try:
@@ -73,7 +76,8 @@ class Gateway:
             await self._refuse(ws, exc)
             return
         await ws.accept(subprotocol=upgrade.subprotocol)
-        conn = Connection(ws, caller, self._read_page, self.config.queue_size)
+        conn = Connection(ws, caller, self._read_page, self.config.queue_size,
+                          send_many=self._send_many)
         # hello goes first: frames relayed to this user can arrive while hub.add awaits
         conn.send(frames.hello(conn.session_id, self.config.heartbeat_interval_ms))
         # The token is checked once, at the upgrade: the socket ends when the token does.
@@ -145,7 +149,7 @@ class Gateway:
         except frames.FrameError as exc:
             conn.send(frames.error(exc.code, exc.message, exc.ref))
         except DomainError as exc:
-            conn.send(frames.error(exc.code, exc.message, frame.ref))
+            conn.send(frames.error_for(exc, frame.ref))
             if isinstance(exc, Unauthorized):
                 conn.close(CLOSE_UNAUTHORIZED, exc.code)
         except Exception:  # a bug must cost this frame, not the connection or the process

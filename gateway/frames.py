@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from inbox.conversations import parse_id
-from inbox.errors import DomainError
+from inbox.errors import DomainError, RateLimited
 
 CLIENT_OPS = frozenset({"sync", "send", "ack", "typing", "read", "ping"})
 
@@ -89,6 +89,15 @@ def error(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
     frame: dict[str, Any] = {"op": "error", "code": code, "message": message}
     if ref is not None:
         frame["ref"] = ref
+    return frame
+
+
+def error_for(exc: DomainError, ref: str | None = None) -> dict[str, Any]:
+    """The ``error`` frame of a refusal; a rate limit says when to try again
+    (``retry_after_ms``)."""
+    frame = error(exc.code, exc.message, ref)
+    if isinstance(exc, RateLimited):
+        frame["retry_after_ms"] = exc.retry_after_ms
     return frame
 
 

@@ -7,11 +7,8 @@ from collections.abc import Awaitable, Callable
 from gateway import frames
 from gateway.connection import Connection
 from gateway.frames import ClientFrame, optional_id, require_id, require_str
-from inbox.errors import RateLimited
 from inbox.models import Caller
-from inbox.ratelimit import SendLimit
 from inbox.service import MessageService, SendRequest
-from inbox.wire import receipt_json
 from sync.metrics import ACKS, SYNCS
 from sync.service import SyncService
 
@@ -26,7 +23,6 @@ class FrameHandlers:
         self._messages = messages
         self._sync = sync
         self.extra: dict[str, Handler] = {}
-        self.send_limit: SendLimit | None = None  # the per-user send limit, shared with REST
 
     async def handle(self, conn: Connection, frame: ClientFrame) -> None:
         """Run the op's handler; DomainErrors are turned into ``error`` frames by the caller."""
@@ -49,23 +45,18 @@ class FrameHandlers:
         await self._sync.ack(conn.caller.device_id, require_id(frame, "cur_max_msg_id"))
 
     async def op_send(self, conn: Connection, frame: ClientFrame) -> None:
-        client_msg_id = require_str(frame, "client_msg_id")
+        """Queue the send on the socket's pipeline (``gateway.sends``): its ``sent`` (or
+        ``error``) comes once it is stored, while further frames are read meanwhile."""
         request = SendRequest(
             body=require_str(frame, "body"),
-            client_msg_id=client_msg_id,
+            client_msg_id=require_str(frame, "client_msg_id"),
             to_user=optional_id(frame, "to_user"),
             to_group=optional_id(frame, "to_group"),
         )
-        if self.send_limit is not None:
-            try:
-                await self.send_limit.check(conn.caller, request)
-            except RateLimited as exc:
-                error = frames.error(exc.code, exc.message, frame.ref)
-                conn.send({**error, "retry_after_ms": exc.retry_after_ms})
-                return
-        receipt, _ = await self._messages.send(conn.caller, request)
-        reply = {"op": "sent", "client_msg_id": client_msg_id, **receipt_json(receipt)}
-        conn.send(frames.with_ref(reply, frame.ref))
+        if conn.sends is None:
+            raise frames.FrameError("this socket takes no sends", code="unknown_op",
+                                    ref=frame.ref)
+        await conn.sends.submit(request, frame.ref)
 
 
 def read_handler(mark_read: MarkRead) -> Handler:

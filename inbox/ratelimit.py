@@ -1,5 +1,5 @@
 """Rate limits: the ``RateLimiter`` port, token-bucket arithmetic, the in-memory limiter and the
-per-user send limit.
+per-user send limits (applied by ``MessageService``).
 
 A bucket holds up to ``burst`` tokens and refills at ``rate`` tokens per second; each allowed
 request takes one. A refused request takes nothing, so a client that waits the advised time
@@ -14,9 +14,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from idgen.clock import Clock
-from inbox.errors import RateLimited
-from inbox.models import Caller
-from inbox.service import SendRequest, validate_send
 
 
 class RateLimiter(Protocol):
@@ -35,6 +32,12 @@ class RateLimiter(Protocol):
 
     async def acquire(self, key: str, rate: float, burst: int) -> float:
         """Take one token from ``key``'s bucket; 0 if allowed, else the seconds to wait."""
+        ...
+
+    async def acquire_many(self, key: str, rate: float, burst: int, count: int
+                           ) -> tuple[int, float]:
+        """Take up to ``count`` tokens at once (a socket's queued sends): how many were
+        taken, and when fewer, the seconds until the next one (else 0)."""
         ...
 
     async def refund(self, key: str, rate: float, burst: int) -> None:
@@ -70,12 +73,21 @@ def take(bucket: Bucket | None, now_ms: int, rate: float, burst: int
     A missing bucket is full. The wait is 0 when the token was taken, else the seconds until
     one token will have refilled (the state then only records the refill).
     """
+    bucket, _, wait = take_many(bucket, now_ms, rate, burst, 1)
+    return bucket, wait
+
+
+def take_many(bucket: Bucket | None, now_ms: int, rate: float, burst: int, count: int
+              ) -> tuple[Bucket, int, float]:
+    """Refill ``bucket`` and take up to ``count`` whole tokens: the new state, how many were
+    taken, and (when fewer than ``count``) the seconds until the next token, else 0."""
     check_limits(rate, burst)
     bucket = refill(bucket if bucket is not None else Bucket(float(burst), now_ms),
                     now_ms, rate, burst)
-    if bucket.tokens >= 1:
-        return Bucket(bucket.tokens - 1, bucket.at_ms), 0.0
-    return bucket, (1 - bucket.tokens) / rate
+    taken = min(count, math.floor(bucket.tokens))
+    left = Bucket(bucket.tokens - taken, bucket.at_ms)
+    wait = 0.0 if taken == count else (1 - left.tokens) / rate
+    return left, taken, wait
 
 
 def give_back(bucket: Bucket | None, now_ms: int, rate: float, burst: int) -> Bucket | None:
@@ -121,14 +133,20 @@ class MemoryRateLimiter:
 
     async def acquire(self, key: str, rate: float, burst: int) -> float:
         """Take a token from ``key``'s bucket (see ``RateLimiter``); never awaits anything."""
+        _, wait = await self.acquire_many(key, rate, burst, 1)
+        return wait
+
+    async def acquire_many(self, key: str, rate: float, burst: int, count: int
+                           ) -> tuple[int, float]:
+        """Take up to ``count`` tokens (see ``RateLimiter``); never awaits anything."""
         now_ms = self._clock.now_ms()
         self._calls += 1
         if self._calls % self._sweep_every == 0:
             self._sweep(now_ms)
         held = self._buckets.get(key)
-        bucket, wait = take(held[0] if held else None, now_ms, rate, burst)
+        bucket, taken, wait = take_many(held[0] if held else None, now_ms, rate, burst, count)
         self._buckets[key] = (bucket, full_at_ms(bucket, rate, burst))
-        return wait
+        return taken, wait
 
     async def refund(self, key: str, rate: float, burst: int) -> None:
         """Put one token back into ``key``'s bucket (see ``RateLimiter``)."""
@@ -156,33 +174,6 @@ class SendLimits:
 
     def __post_init__(self) -> None:
         check_limits(self.rate, self.burst)
-
-
-class SendLimit:
-    """The per-user send limit shared by REST ``POST /v1/messages`` and the ``send`` frame.
-
-    The send is validated first, so a malformed send gets its own error (422/413) and costs no
-    token. A replay of an earlier ``client_msg_id`` takes a token like any send: telling it
-    apart needs a store read, and doing that read for refused requests would let a flood of
-    them reach the store the limit protects. A refused send takes nothing, so a client that
-    retries after ``Retry-After`` is let through and, for a replay, gets the original receipt.
-    """
-
-    def __init__(self, limiter: RateLimiter, limits: SendLimits) -> None:
-        self._limiter = limiter
-        self.limits = limits
-
-    async def check(self, caller: Caller, request: SendRequest) -> None:
-        """Validate ``request`` and take a token of the caller's user; RateLimited if none."""
-        validate_send(request)
-        wait = await self._limiter.acquire(
-            send_key(caller.user_id), self.limits.rate, self.limits.burst
-        )
-        if wait > 0:
-            raise RateLimited(
-                f"too many messages; at most {self.limits.burst} at once and "
-                f"{self.limits.rate:g} per second", retry_after_s=wait,
-            )
 
 
 def send_key(user_id: int) -> str:

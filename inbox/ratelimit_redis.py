@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
@@ -46,16 +47,18 @@ redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', ts)
 redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + (ts - now) + 1)
 """
 
-# Returns the wait in microseconds (0 = a token was taken), like inbox.ratelimit.take.
+# ARGV[3] tokens wanted. Returns {taken, wait in microseconds until the next token when fewer
+# were taken, else 0}, like inbox.ratelimit.take_many.
 _ACQUIRE_LUA = _REFILL_LUA + """
+local want = tonumber(ARGV[3])
+local taken = math.min(want, math.floor(tokens))
+tokens = tokens - taken
 local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-else
+if taken < want then
   wait = math.ceil((1 - tokens) * 1000000 / rate)
 end
 """ + _STORE_LUA + """
-return wait
+return {taken, wait}
 """
 
 # Puts one token back, like inbox.ratelimit.give_back (a missing bucket stays missing: full).
@@ -92,14 +95,25 @@ class RedisRateLimiter:
 
     async def acquire(self, key: str, rate: float, burst: int) -> float:
         """Take one token (see ``RateLimiter``); allows when Redis cannot answer (fail open)."""
-        wait_us = await self._run(self._acquire, key, rate, burst)
-        return 0.0 if wait_us is None else wait_us / 1_000_000
+        _, wait = await self.acquire_many(key, rate, burst, 1)
+        return wait
+
+    async def acquire_many(self, key: str, rate: float, burst: int, count: int
+                           ) -> tuple[int, float]:
+        """Take up to ``count`` tokens (see ``RateLimiter``); all of them when Redis cannot
+        answer (fail open)."""
+        reply = await self._run(self._acquire, key, rate, burst, count)
+        if reply is None:
+            return count, 0.0
+        taken, wait_us = reply
+        return int(taken), int(wait_us) / 1_000_000
 
     async def refund(self, key: str, rate: float, burst: int) -> None:
         """Put one token back (see ``RateLimiter``); dropped when Redis cannot answer."""
         await self._run(self._refund, key, rate, burst)
 
-    async def _run(self, script: AsyncScript, key: str, rate: float, burst: int) -> int | None:
+    async def _run(self, script: AsyncScript, key: str, rate: float, burst: int,
+                   *extra: int) -> Any:
         """Run a bucket script; None when Redis is down, in cooldown or too slow."""
         check_limits(rate, burst)
         loop = asyncio.get_running_loop()
@@ -107,7 +121,7 @@ class RedisRateLimiter:
             return None
         try:
             async with asyncio.timeout(self._timeout_s):
-                return int(await script(keys=[bucket_key(key)], args=[repr(rate), burst]))
+                return await script(keys=[bucket_key(key)], args=[repr(rate), burst, *extra])
         except (RedisError, TimeoutError) as exc:
             log.warning("rate limiter unavailable for %.0f s, allowing: %r", self._cooldown_s, exc)
             self._skip_until = loop.time() + self._cooldown_s

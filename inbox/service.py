@@ -17,7 +17,7 @@ from typing import Protocol
 
 from idgen.clock import Clock
 from inbox.conversations import direct_id
-from inbox.errors import DomainError, Forbidden, InvalidInput, NotFound, TooLarge
+from inbox.errors import DomainError, Forbidden, InvalidInput, NotFound, RateLimited, TooLarge
 from inbox.known_users import KnownUsers
 from inbox.metrics import ENTRIES_APPENDED, SENDS
 from inbox.models import (
@@ -29,10 +29,12 @@ from inbox.models import (
     Message,
     SendReceipt,
 )
+from inbox.ratelimit import RateLimiter, SendLimits, send_key
 from inbox.store import AccountStore, InboxStore
 
 log = logging.getLogger(__name__)
 
+DEFAULT_SEND_LIMITS = SendLimits()
 MAX_BODY_BYTES = 16 * 1024
 MAX_CLIENT_MSG_ID = 128
 
@@ -105,7 +107,10 @@ class MessageService:
         listeners: Sequence[AppendListener] = (),
         recipients: Recipients | None = None,
         steps: Sequence[AppendStep] = (),
+        limiter: RateLimiter | None = None,
+        limits: SendLimits = DEFAULT_SEND_LIMITS,
     ) -> None:
+        """``limiter`` holds each user's send bucket (``limits``); None sends unlimited."""
         self._inbox = inbox
         self._users = KnownUsers(accounts)
         self._next_id = next_id
@@ -113,6 +118,8 @@ class MessageService:
         self.listeners = list(listeners)
         self.recipients = recipients
         self.steps = list(steps)
+        self._limiter = limiter
+        self._limits = limits
 
     async def send(self, caller: Caller, request: SendRequest) -> tuple[SendReceipt, bool]:
         """Store the message in every inbox involved; return the receipt and "was a replay"."""
@@ -126,12 +133,19 @@ class MessageService:
         """``send`` for several requests of one device, stored in order in one append call
         (a socket's queued sends); each gets its receipt or its own error."""
         results: list[tuple[SendReceipt, bool] | DomainError | None] = [None] * len(requests)
+        for n, request in enumerate(requests):
+            try:
+                validate_send(request)  # a malformed send gets its own error and costs no token
+            except DomainError as exc:
+                results[n] = exc
+        await self._limit(caller, results)
         audiences: dict[tuple[int | None, int | None], tuple[str, list[int]] | DomainError] = {}
         batches: list[AppendBatch] = []
         slots: list[int] = []
         for n, request in enumerate(requests):
+            if results[n] is not None:
+                continue
             try:
-                validate_send(request)
                 target = (request.to_user, request.to_group)
                 if target not in audiences:
                     audiences[target] = await self._audience_or_refusal(caller, request)
@@ -159,6 +173,23 @@ class MessageService:
             if isinstance(result, tuple):
                 SENDS.labels("replayed" if result[1] else "stored").inc()
         return [r for r in results if r is not None]
+
+    async def _limit(self, caller: Caller,
+                     results: list[tuple[SendReceipt, bool] | DomainError | None]) -> None:
+        """Take one token of the user's send bucket per send still open, in order; the sends
+        past what the bucket holds are refused (``RateLimited``, taking nothing).
+
+        A replayed ``client_msg_id`` takes a token like any send: telling it apart needs a
+        store read, which a flood of refused requests must not cause."""
+        open_sends = [n for n, result in enumerate(results) if result is None]
+        if self._limiter is None or not open_sends:
+            return
+        limits = self._limits
+        taken, wait = await self._limiter.acquire_many(
+            send_key(caller.user_id), limits.rate, limits.burst, len(open_sends))
+        for n in open_sends[taken:]:
+            results[n] = RateLimited(f"too many messages; at most {limits.burst} at once and "
+                                     f"{limits.rate:g} per second", retry_after_s=wait)
 
     def _message_batch(self, caller: Caller, request: SendRequest, conversation_id: str,
                        audience: list[int]) -> AppendBatch:

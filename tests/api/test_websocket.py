@@ -124,6 +124,36 @@ async def test_send_frame_answers_sent_and_is_idempotent(
     await ws.close()
 
 
+def _append_calls(client: httpx.Client) -> float:
+    """How many times the server has called its inbox store's ``append_many`` so far."""
+    for line in client.get("/metrics").text.splitlines():
+        if (line.startswith("messenger_store_operation_seconds_count{")
+                and 'store="inbox"' in line and 'operation="append_many"' in line):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_a_socket_s_sends_are_pipelined_stored_in_order_and_answered_in_order(
+    server: MessengerProcess, client: httpx.Client
+) -> None:
+    """The socket reads on while its sends are stored: sends sent back to back are stored
+    several per store call (so fewer calls than sends), in the order they were sent."""
+    alice, bob = new_account(client), new_account(client)
+    ws = await open_ws(server.ws_url, alice)
+    before = _append_calls(client)
+    count = 40
+    for n in range(count):
+        await ws.send(json.dumps({"op": "send", "to_user": bob.user_id, "body": f"m{n}",
+                                  "client_msg_id": f"p{n}", "ref": f"r{n}"}))
+    answers = [await next_frame(ws, "sent") for _ in range(count)]
+    await ws.close()
+    assert [a["ref"] for a in answers] == [f"r{n}" for n in range(count)]
+    entries, _ = sync_all(client, bob)
+    assert [e["body"] for e in entries] == [f"m{n}" for n in range(count)]
+    assert [e["msg_id"] for e in entries] == [a["msg_id"] for a in answers]
+    assert _append_calls(client) - before < count
+
+
 async def test_bad_frames_get_error_frames_and_the_socket_stays(
     server: MessengerProcess, client: httpx.Client
 ) -> None:

@@ -10,9 +10,10 @@ import pytest
 
 from idgen.snowflake import SnowflakeGenerator
 from inbox.accounts_sqlite import SqliteAccountStore
-from inbox.errors import NotFound, Unavailable
+from inbox.errors import InvalidInput, NotFound, RateLimited, TooLarge, Unavailable
 from inbox.known_users import KnownUsers
 from inbox.models import Caller, User
+from inbox.ratelimit import MemoryRateLimiter, SendLimits
 from inbox.service import Appends, MessageService, SendRequest
 from inbox.sqlite_db import SqliteDatabase
 from inbox.store_sqlite import SqliteInboxStore
@@ -114,6 +115,61 @@ async def test_sends_check_the_recipient_exists(world: World) -> None:
     await world.accounts.create_user(User(stranger, "carol", "Carol", "hash", 0))
     _, replayed = await world.messages.send(world.alice, hello(world, "k2", to=stranger))
     assert not replayed
+
+
+async def limited(world: World, db: SqliteDatabase, clock: ManualClock, rate: float,
+                  burst: int) -> MessageService:
+    return MessageService(SqliteInboxStore(db), world.accounts, world.ids.next_id, clock,
+                          limiter=MemoryRateLimiter(clock), limits=SendLimits(rate, burst))
+
+
+async def test_the_send_limit_refuses_past_the_burst_per_user(
+    world: World, db: SqliteDatabase, clock: ManualClock
+) -> None:
+    messages = await limited(world, db, clock, rate=2.0, burst=3)
+    for n in range(3):
+        await messages.send(world.alice, hello(world, f"c{n}"))
+    with pytest.raises(RateLimited) as info:
+        await messages.send(world.alice, hello(world, "c3"))
+    assert info.value.status == 429 and info.value.code == "rate_limited"
+    assert info.value.retry_after_s == pytest.approx(0.5)
+    assert (info.value.retry_after, info.value.retry_after_ms) == (1, 500)
+    await messages.send(world.bob, hello(world, to=world.alice.user_id))  # a bucket of its own
+    clock.advance(0.5)
+    await messages.send(world.alice, hello(world, "c3"))  # a retry after the wait goes through
+
+
+async def test_a_malformed_send_costs_no_token(
+    world: World, db: SqliteDatabase, clock: ManualClock
+) -> None:
+    messages = await limited(world, db, clock, rate=1.0, burst=1)
+    with pytest.raises(TooLarge):
+        await messages.send(world.alice, SendRequest("x" * 16385, "k", world.bob.user_id))
+    with pytest.raises(InvalidInput):
+        await messages.send(world.alice, hello(world, ""))
+    await messages.send(world.alice, hello(world))  # the bad ones cost nothing
+    with pytest.raises(RateLimited):
+        await messages.send(world.alice, hello(world, "k2"))
+
+
+async def test_a_device_s_sends_are_stored_in_order_each_with_its_own_answer(
+    world: World, db: SqliteDatabase, clock: ManualClock
+) -> None:
+    messages = await limited(world, db, clock, rate=1.0, burst=4)
+    requests = [hello(world, "a"), hello(world, ""), hello(world, "b"),
+                hello(world, "c", to=world.ids.next_id()), hello(world, "a"),
+                hello(world, "d"), hello(world, "e")]
+    outcomes = await messages.send_many(world.alice, requests)
+    kinds = [type(o).__name__ if not isinstance(o, tuple) else ("replay" if o[1] else "sent")
+             for o in outcomes]
+    # malformed (no token), then 4 tokens for a, b, c (unknown recipient), a again; d and e
+    # are refused; the repeated "a" is a replay of the first.
+    assert kinds == ["sent", "InvalidInput", "sent", "NotFound", "replay", "RateLimited",
+                     "RateLimited"]
+    first, second = outcomes[0], outcomes[2]
+    assert isinstance(first, tuple) and isinstance(second, tuple)
+    assert outcomes[4] == (first[0], True)
+    assert first[0].msg_id < second[0].msg_id and first[0].id < second[0].id
 
 
 @dataclass

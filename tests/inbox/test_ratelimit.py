@@ -1,22 +1,19 @@
-"""Token-bucket arithmetic, the in-memory limiter and the send limit, on a hand-driven clock."""
+"""Token-bucket arithmetic and the in-memory limiter, on a hand-driven clock."""
 
 from __future__ import annotations
 
 import pytest
 
-from inbox.errors import InvalidInput, RateLimited, TooLarge
-from inbox.models import Caller
+from inbox.errors import RateLimited
 from inbox.ratelimit import (
     Bucket,
     MemoryRateLimiter,
-    SendLimit,
     SendLimits,
     full_at_ms,
     give_back,
-    send_key,
     take,
+    take_many,
 )
-from inbox.service import SendRequest
 from tests.push.support import ManualClock
 
 T0 = 1_700_000_000_000
@@ -104,39 +101,6 @@ async def test_memory_limiter_forgets_full_buckets() -> None:
     assert await limiter.acquire("a", 10.0, 1) == 0.0  # a forgotten bucket reads as full
 
 
-ALICE, BOB = Caller(user_id=11, device_id=111), Caller(user_id=22, device_id=222)
-
-
-def _request(body: str = "hi", key: str = "c1") -> SendRequest:
-    return SendRequest(body=body, client_msg_id=key, to_user=BOB.user_id)
-
-
-async def test_send_limit_refuses_past_the_burst_per_user() -> None:
-    clock = ManualClock(T0)
-    limit = SendLimit(MemoryRateLimiter(clock), SendLimits(rate=2.0, burst=3))
-    for n in range(3):
-        await limit.check(ALICE, _request(key=f"c{n}"))
-    with pytest.raises(RateLimited) as info:
-        await limit.check(ALICE, _request(key="c3"))
-    assert info.value.status == 429 and info.value.code == "rate_limited"
-    assert info.value.retry_after_s == pytest.approx(0.5)
-    assert (info.value.retry_after, info.value.retry_after_ms) == (1, 500)
-    await limit.check(BOB, _request())  # another user has a bucket of its own
-    clock.advance(0.5)
-    await limit.check(ALICE, _request(key="c3"))  # a retry after the advised wait goes through
-
-
-async def test_send_limit_validates_before_taking_a_token() -> None:
-    limiter = MemoryRateLimiter(ManualClock(T0))
-    limit = SendLimit(limiter, SendLimits(rate=1.0, burst=1))
-    with pytest.raises(TooLarge):
-        await limit.check(ALICE, _request(body="x" * 16385))
-    with pytest.raises(InvalidInput):
-        await limit.check(ALICE, _request(key=""))
-    await limit.check(ALICE, _request())  # the bad ones cost nothing
-    assert await limiter.acquire(send_key(ALICE.user_id), 1.0, 1) == pytest.approx(1.0)
-
-
 def test_retry_after_is_whole_seconds_rounded_up_and_at_least_one() -> None:
     def seconds(wait: float) -> tuple[int, int]:
         exc = RateLimited("slow down", retry_after_s=wait)
@@ -146,3 +110,23 @@ def test_retry_after_is_whole_seconds_rounded_up_and_at_least_one() -> None:
     assert seconds(1.0) == (1, 1000)
     assert seconds(1.2) == (2, 1200)
     assert seconds(2.5) == (3, 2500)
+
+
+def test_take_many_takes_what_the_bucket_holds_and_says_when_the_next_comes() -> None:
+    bucket, taken, wait = take_many(None, T0, rate=2.0, burst=3, count=5)
+    assert taken == 3 and wait == pytest.approx(0.5)
+    bucket, taken, wait = take_many(bucket, T0 + 1000, rate=2.0, burst=3, count=1)
+    assert (taken, wait) == (1, 0.0) and bucket.tokens == pytest.approx(1.0)
+    _, taken, wait = take_many(bucket, T0 + 1000, rate=2.0, burst=3, count=0)
+    assert (taken, wait) == (0, 0.0)
+
+
+async def test_acquire_many_on_the_memory_limiter() -> None:
+    clock = ManualClock(T0)
+    limiter = MemoryRateLimiter(clock)
+    taken, wait = await limiter.acquire_many("k", 1.0, 2, 3)
+    assert taken == 2 and wait == pytest.approx(1.0)
+    assert await limiter.acquire("k", 1.0, 2) == pytest.approx(1.0)
+    clock.advance(1)
+    taken, wait = await limiter.acquire_many("k", 1.0, 2, 3)
+    assert taken == 1 and wait == pytest.approx(1.0)

@@ -160,3 +160,15 @@ async def test_redis_down_fails_open_quickly_and_recovers(fresh_redis_server: Re
         assert await limiter.acquire(key, 0.01, 1) > 0  # limiting again
     finally:
         await client.aclose()
+
+
+async def test_several_tokens_at_once_take_what_the_bucket_holds(backend: Backend) -> None:
+    key = _key()
+    taken, wait = await backend.limiter.acquire_many(key, 2.0, 3, 5)
+    assert taken == 3 and 0 < wait <= 0.5
+    taken, wait = await backend.other_node.acquire_many(key, 2.0, 3, 2)  # shared, atomic
+    assert taken == 0 and 0 < wait <= 0.5
+    await backend.advance(1.05)  # two tokens back
+    taken, wait = await backend.limiter.acquire_many(key, 2.0, 3, 2)
+    assert (taken, wait) == (2, 0.0)
+    assert await backend.limiter.acquire(key, 2.0, 3) > 0
