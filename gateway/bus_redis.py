@@ -13,9 +13,12 @@
   and reports users left with no live connection to the ``on_expired`` handlers. So a user
   of a node that died is offline at most ``ttl_s + ttl_s / 4`` after the node's last refresh;
   with ``ttl_s = 2`` heartbeat intervals that is inside invariant 6's 3 intervals.
-- Delivery: each node subscribes to channel ``node:<node_id>``; ``publish`` looks the users up
-  (one pipeline), groups events per node and sends one ``PUBLISH`` per node (a second
-  pipeline). The payload is JSON ``[[user_id, event], ...]``; events are opaque to the bus.
+- Delivery: each node subscribes to channel ``node:<node_id>``. ``publish`` hands the events
+  of users connected to this node straight to its handlers, and one Lua call (``ROUTE``)
+  reads every user's registry in Redis and sends one ``PUBLISH`` per other node holding one
+  of them: no registry crosses the wire, and a node never hears its own events back. The
+  payload is JSON ``[[user_id, event], ...]``, each item encoded once by the publisher;
+  events are opaque to the bus.
 
 Delivery is best effort (Redis pub/sub does not store messages): a session that misses an
 event notices the gap in positions and re-reads the inbox.
@@ -81,6 +84,33 @@ def _unavailable(exc: Exception) -> Unavailable:
     return dependency_failed("Redis", "connection registry", exc)
 
 
+ROUTE = """
+-- KEYS: the registry hash of each user. ARGV: this node, now (ms), then per user its items
+-- (comma-joined JSON arrays). Publishes one JSON array per other node with a live field.
+local here, now = ARGV[1], tonumber(ARGV[2])
+local payloads, nodes = {}, {}
+for i = 1, #KEYS do
+  local registry = redis.call('HGETALL', KEYS[i])
+  local told = {}
+  for j = 1, #registry, 2 do
+    local node = string.match(registry[j], '^[^:]*:(.*)$')
+    if node and node ~= here and not told[node] and tonumber(registry[j + 1]) > now then
+      told[node] = true
+      if not payloads[node] then payloads[node] = {}; nodes[#nodes + 1] = node end
+      local items = payloads[node]
+      items[#items + 1] = ARGV[2 + i]
+    end
+  end
+end
+for _, node in ipairs(nodes) do
+  redis.call('PUBLISH', 'node:' .. node, '[' .. table.concat(payloads[node], ',') .. ']')
+end
+return #nodes
+"""
+"""Route events to the other nodes holding a live connection of their users (see the module
+docstring); replies how many nodes were published to."""
+
+
 class RedisLiveBus:
     """``gateway.bus.LiveBus`` over Redis (see the module docstring)."""
 
@@ -104,25 +134,25 @@ class RedisLiveBus:
         self._per_user: Counter[int] = Counter()  # local connections per user
         self._tasks: list[asyncio.Task[None]] = []
         self._pubsub: Any = None
+        self._route = redis.register_script(ROUTE)
 
     async def publish(self, user_ids_to_events: dict[int, list[Event]]) -> None:
-        """Send each user's events to every node holding a live connection of that user."""
+        """Send each user's events to every node holding a live connection of that user:
+        this node's own connections at once, the others through Redis (``ROUTE``)."""
         users = [uid for uid, events in user_ids_to_events.items() if events]
         if not users:
             return
-        registries = await self._registries(users)
-        now = self._clock_ms()
-        per_node: defaultdict[str, list[list[Any]]] = defaultdict(list)
-        for uid, registry in zip(users, registries, strict=True):
-            nodes = {node for _, node in self._live(registry, now)}
-            for node in nodes:
-                per_node[node] += [[uid, event] for event in user_ids_to_events[uid]]
-        if not per_node:
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for node, items in per_node.items():
-                pipe.publish(node_channel(node), json.dumps(items, separators=(",", ":")))
-            await pipe.execute()
+        for uid in users:
+            if self._per_user.get(uid):
+                for event in user_ids_to_events[uid]:
+                    self._dispatch(uid, event)
+        items = [",".join(json.dumps([uid, event], separators=(",", ":"))
+                          for event in user_ids_to_events[uid]) for uid in users]
+        try:
+            await self._route(keys=[conn_key(uid) for uid in users],
+                              args=[self.node_id, self._clock_ms(), *items])
+        except (RedisError, OSError) as exc:
+            raise _unavailable(exc) from exc
 
     @staticmethod
     def _live(registry: dict[Any, Any], now_ms: int) -> list[tuple[int, str]]:

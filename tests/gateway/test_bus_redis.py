@@ -73,6 +73,22 @@ async def test_publish_reaches_only_nodes_holding_the_user(nodes: Callable[..., 
     assert await a.online_devices(alice) == {10, 11}
 
 
+async def test_own_connections_get_events_at_once_and_never_twice(
+    nodes: Callable[..., Any]
+) -> None:
+    (a, got_a), (b, got_b) = await nodes("a"), await nodes("b")
+    alice = _user()
+    await a.register(alice, 10)
+    await b.register(alice, 11)
+    events = [{"n": 1}, {"n": 2}]
+    await a.publish({alice: events})
+    assert got_a == [(alice, events[0]), (alice, events[1])]  # before publish returned
+    await _until(lambda: len(got_b) == 2)
+    assert got_b == got_a
+    await asyncio.sleep(0.2)  # a node's own channel never carries its events back
+    assert len(got_a) == 2
+
+
 async def test_unregister_counts_connections(nodes: Callable[..., Any]) -> None:
     (a, _), (b, got_b) = await nodes("a"), await nodes("b")
     alice = _user()
