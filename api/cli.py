@@ -14,6 +14,7 @@ from api.app import create_app
 from api.logs import configure, log_config
 from api.settings import Settings
 from api.wiring import open_push_workers
+from api.ws_protocol import LeanWebSocketProtocol
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,8 +46,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             port=settings.port,
             log_level=args.log_level,
             log_config=log_config(args.log_level),
-            # Named, not "auto": api.logs quiets this implementation's log of bad text frames.
-            ws="websockets-sansio",
+            # websockets-sansio (api.logs quiets its log of bad text frames), with deflate
+            # that holds no state on idle sockets.
+            ws=LeanWebSocketProtocol,
             ws_max_size=256 * 1024,
             proxy_headers=True,
             forwarded_allow_ips=settings.forwarded_allow_ips,

@@ -55,13 +55,16 @@ class SendPipeline:
         self._idle = asyncio.Event()  # set while no batch is being stored
         self._idle.set()
         self._closing = False
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="ws-sends")
+        self._task: asyncio.Task[None] | None = None  # started by the first send: idle
+        # sockets (most of them) hold no task
 
     async def submit(self, request: SendRequest, ref: str | None) -> None:
         """Queue a send; waits only while ``max_pending`` sends are unanswered."""
         await self._slots.acquire()
         self._queue.append((request, ref))
         self._queued.set()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="ws-sends")
 
     async def _run(self) -> None:
         while not self._closing:
@@ -90,6 +93,8 @@ class SendPipeline:
         already; their answers go out if the socket still can), queued ones are dropped
         unanswered (the client sends them again with the same ``client_msg_id``)."""
         self._closing = True
+        if self._task is None:
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), flush_s)
         self._task.cancel()

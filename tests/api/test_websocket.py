@@ -154,6 +154,24 @@ async def test_a_socket_s_sends_are_pipelined_stored_in_order_and_answered_in_or
     assert _append_calls(client) - before < count
 
 
+async def test_compression_is_negotiated_without_state_kept_between_messages(
+    server: MessengerProcess, client: httpx.Client
+) -> None:
+    """Deflate stays available, but an idle socket holds no zlib state: no context takeover
+    either way (see api/ws_protocol.py)."""
+    alice, bob = new_account(client), new_account(client)
+    ws = await open_ws(server.ws_url, alice)  # the websockets client offers deflate
+    assert ws.response is not None
+    agreed = ws.response.headers["Sec-WebSocket-Extensions"]
+    assert "permessage-deflate" in agreed
+    assert "server_no_context_takeover" in agreed and "client_no_context_takeover" in agreed
+    body = "compressible " * 500
+    assert send(client, bob, alice.user_id, body).status_code == 201
+    (entry,) = await collect_entries(ws, 1)
+    assert entry["body"] == body
+    await ws.close()
+
+
 async def test_bad_frames_get_error_frames_and_the_socket_stays(
     server: MessengerProcess, client: httpx.Client
 ) -> None:
