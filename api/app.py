@@ -6,7 +6,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from api.docs_ui import install_docs
 from api.error_docs import ANY_ROUTE, errors
@@ -31,7 +33,29 @@ repository, beside `docs/sync.md`, `docs/api.md` and `docs/errors.md`).
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+WS_PATH = "/v1/ws"
+
+
+class Messenger:
+    """The ASGI application: WebSocket upgrades of ``/v1/ws`` go straight to the gateway,
+    everything else (REST, docs, lifespan) to the FastAPI app ``api``.
+
+    A socket lives for hours, mostly idle: passed through FastAPI's router and middleware
+    stack, it would keep a coroutine frame of every layer alive for all that time (about
+    10 KiB per socket), for layers that have nothing to do with WebSockets.
+    """
+
+    def __init__(self, api: FastAPI) -> None:
+        self.api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == WS_PATH:
+            await self.api.state.services.gateway.serve(WebSocket(scope, receive, send))
+            return
+        await self.api(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> Messenger:
     """Build the app; adapters are opened in its lifespan and closed when it stops."""
     settings = settings or Settings()
 
@@ -53,9 +77,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(HttpMetrics)  # outermost: counts the body limit's refusals too
     for module in (accounts, conversations, groups, messages, ops, presence):
         app.include_router(module.router)
-
-    @app.websocket("/v1/ws")
-    async def websocket(ws: WebSocket) -> None:
-        await ws.app.state.services.gateway.serve(ws)
-
-    return app
+    return Messenger(app)

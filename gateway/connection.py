@@ -20,8 +20,10 @@ from starlette.websockets import WebSocket
 from gateway import frames
 from gateway.delivery import Delivery
 from gateway.metrics import FRAMES_SENT, SLOW_READER_DROPS, WS_CLOSES
+from gateway.outbox import Outbox
 from gateway.sends import SendMany, SendPipeline
 from inbox.models import Caller, Entry, InboxPage
+from inbox.service import SendRequest
 from inbox.wire import entry_json
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,7 @@ class Connection:
         self.session_id = uuid.uuid4().hex
         self.delivery = Delivery()
         self._read_inbox = read_inbox
-        self._outbox: asyncio.Queue[str | None] = asyncio.Queue(queue_size)
+        self._outbox: Outbox[str | None] = Outbox(queue_size)
         self._close_code: int | None = None
         self._close_reason = ""
         self._pump_task: asyncio.Task[None] | None = None
@@ -54,7 +56,16 @@ class Connection:
         self._pump_retry: asyncio.TimerHandle | None = None
         self._pump_failing = False
         self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.session_id}")
-        self.sends = SendPipeline(caller, send_many, self.send) if send_many else None
+        self._send_many = send_many
+        self._sends: SendPipeline | None = None  # made by the first send: most sockets idle
+
+    async def submit_send(self, request: SendRequest, ref: str | None) -> None:
+        """Queue a ``send`` on this socket's pipeline (``gateway.sends``)."""
+        if self._send_many is None:
+            raise frames.FrameError("this socket takes no sends", code="unknown_op", ref=ref)
+        if self._sends is None:
+            self._sends = SendPipeline(self.caller, self._send_many, self.send)
+        await self._sends.submit(request, ref)
 
     @property
     def closing(self) -> bool:
@@ -64,9 +75,7 @@ class Connection:
         """Queue a frame; a full queue means a slow client, which is disconnected."""
         if self.closing:
             return
-        try:
-            self._outbox.put_nowait(frames.encode(frame))
-        except asyncio.QueueFull:
+        if not self._outbox.put(frames.encode(frame)):
             log.info("disconnecting slow client %s", self.session_id)
             SLOW_READER_DROPS.inc()
             WS_CLOSES.labels(str(CLOSE_TRY_AGAIN)).inc()
@@ -82,11 +91,7 @@ class Connection:
             return
         WS_CLOSES.labels(str(code)).inc()
         self._close_code, self._close_reason = code, reason
-        try:
-            self._outbox.put_nowait(None)
-        except asyncio.QueueFull:
-            self._writer.cancel()
-            asyncio.get_running_loop().create_task(self._close_now())
+        self._outbox.put(None, force=True)
 
     def on_entry(self, entry: dict[str, Any], entry_id: int, prev: int) -> None:
         """A live entry for this user landed: send it now or catch up from the store."""
@@ -126,11 +131,14 @@ class Connection:
 
     async def _write_loop(self) -> None:
         try:
-            while (text := await self._outbox.get()) is not None:
-                await self.ws.send_text(text)
+            while True:
+                for text in await self._outbox.take():
+                    if text is None:
+                        await self._close_now()
+                        return
+                    await self.ws.send_text(text)
         except Exception:  # the peer went away; the receive loop notices and cleans up
             return
-        await self._close_now()
 
     async def _close_now(self) -> None:
         with contextlib.suppress(Exception):
@@ -140,8 +148,8 @@ class Connection:
         """Stop the connection's tasks; a requested close first flushes what is queued."""
         if self._pump_retry is not None:
             self._pump_retry.cancel()
-        if self.sends is not None:
-            await self.sends.close(flush_s)
+        if self._sends is not None:
+            await self._sends.close(flush_s)
         if self._close_code is None:
             self._close_code = CLOSE_GOING_AWAY
             self._writer.cancel()

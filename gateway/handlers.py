@@ -53,10 +53,7 @@ class FrameHandlers:
             to_user=optional_id(frame, "to_user"),
             to_group=optional_id(frame, "to_group"),
         )
-        if conn.sends is None:
-            raise frames.FrameError("this socket takes no sends", code="unknown_op",
-                                    ref=frame.ref)
-        await conn.sends.submit(request, frame.ref)
+        await conn.submit_send(request, frame.ref)
 
 
 def read_handler(mark_read: MarkRead) -> Handler:
