@@ -108,9 +108,10 @@ class Receipt:
     @classmethod
     def from_json(cls, data: object, client_msg_id: str | None = None) -> Receipt:
         d = _obj(data, "receipt")
+        raw = {k: v for k, v in d.items() if k not in ("op", "ref")}  # a `sent` frame's
         return cls(client_msg_id if client_msg_id is not None else _str(d, "client_msg_id"),
                    parse_id(d.get("msg_id"), "msg_id"), parse_id(d.get("id")),
-                   _str(d, "conversation_id"), parse_time(d, "created_at"), dict(d))
+                   _str(d, "conversation_id"), parse_time(d, "created_at"), raw)
 
     def to_json(self) -> Json:
         return {**self.raw, "client_msg_id": self.client_msg_id}
