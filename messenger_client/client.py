@@ -166,7 +166,8 @@ class Client:
                 if isinstance(step, Stop):
                     await self._stop(step.error)
                     return
-                await self._core.emit(Disconnected(closed.code, closed.reason, step.delay_s))
+                await self._core.emit(Disconnected(closed.code, closed.reason, step.delay_s,
+                                                   closed.goaway_ms))
                 await asyncio.sleep(step.delay_s)
         except MessengerError as exc:
             await self._stop(exc)

@@ -55,6 +55,8 @@ class Disconnected:
     code: int | None
     reason: str
     retry_in_s: float
+    reconnect_after_ms: int | None = None
+    """What the server's ``goaway`` asked for, if it sent one."""
 
 
 @dataclass(frozen=True, slots=True)
