@@ -227,11 +227,13 @@ class Client:
         return await self.wait_sent(item.client_msg_id)
 
     async def wait_sent(self, client_msg_id: str) -> Receipt:
-        """Wait for an outbox message's receipt (the client must be running)."""
+        """Wait for an outbox message's receipt, or its refusal (the client must be running;
+        a message answered earlier in this run answers at once)."""
         if self._task is None:
             raise MessengerError("the client is not running: use `async with` or start()")
         if self._fatal is not None:
             raise self._fatal
+        self._core.reload_outbox()
         return await asyncio.shield(self._core.waiter(client_msg_id))
 
     async def flush(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ from messenger_client.reconnect import Closed
 from messenger_client.stream import InboxStream
 
 SEND_REF = "send:"
+OUTCOMES_KEPT = 10_000
 ACK_DELAY_S = 0.05  # commits within this window share one ack frame
 
 
@@ -37,6 +39,8 @@ class Core:
     clock: Callable[[], float]
     events: asyncio.Queue[Event | Stopped]
     waiters: dict[str, asyncio.Future[Receipt]] = field(default_factory=dict)
+    outcomes: OrderedDict[str, Receipt | ApiError] = field(default_factory=OrderedDict)
+    """How the latest sends ended, for a ``wait_sent`` that comes after the answer."""
     outbox_changed: asyncio.Event = field(default_factory=asyncio.Event)
     ack_wanted: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -46,13 +50,34 @@ class Core:
             await self.events.put(event)
 
     def waiter(self, client_msg_id: str) -> asyncio.Future[Receipt]:
-        """The future answered when this outbox message is sent or refused."""
+        """The future answered when this outbox message is sent or refused (at once if it
+        already was); ``MessengerError`` for a message this client never queued."""
         fut = self.waiters.get(client_msg_id)
-        if fut is None:
-            fut = asyncio.get_running_loop().create_future()
-            fut.add_done_callback(_retrieve)
+        if fut is not None:
+            return fut
+        fut = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(_retrieve)
+        outcome = self.outcomes.get(client_msg_id)
+        if isinstance(outcome, Receipt):
+            fut.set_result(outcome)
+        elif outcome is not None:
+            fut.set_exception(outcome)
+        elif client_msg_id in {item.client_msg_id for item in self.outbox.pending()}:
             self.waiters[client_msg_id] = fut
+        else:
+            raise MessengerError(f"no message {client_msg_id!r} in the outbox")
         return fut
+
+    def _settle(self, client_msg_id: str, outcome: Receipt | ApiError) -> None:
+        self.outcomes[client_msg_id] = outcome
+        while len(self.outcomes) > OUTCOMES_KEPT:
+            self.outcomes.popitem(last=False)
+        fut = self.waiters.pop(client_msg_id, None)
+        if fut is not None and not fut.done():
+            if isinstance(outcome, Receipt):
+                fut.set_result(outcome)
+            else:
+                fut.set_exception(outcome)
 
     def reload_outbox(self) -> None:
         """Take in messages other processes sharing the profile queued."""
@@ -62,9 +87,7 @@ class Core:
     async def on_sent(self, receipt: Receipt) -> None:
         item = self.outbox.on_sent(receipt.client_msg_id)
         self.profile.remove(receipt.client_msg_id)
-        fut = self.waiters.pop(receipt.client_msg_id, None)
-        if fut is not None and not fut.done():
-            fut.set_result(receipt)
+        self._settle(receipt.client_msg_id, receipt)
         self.outbox_changed.set()
         if item is not None:
             await self.emit(Sent(receipt))
@@ -75,9 +98,7 @@ class Core:
         if dropped is None:
             return
         self.profile.remove(client_msg_id)
-        fut = self.waiters.pop(client_msg_id, None)
-        if fut is not None and not fut.done():
-            fut.set_exception(error)
+        self._settle(client_msg_id, error)
         await self.emit(SendFailed(client_msg_id, error))
 
     def commit(self, entry_id: int) -> None:

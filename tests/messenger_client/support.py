@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,38 @@ async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float
             if result:
                 return
             await asyncio.sleep(0.05)
+
+
+@dataclass
+class Chat:
+    """Alice and Bob, each with a running client and an app loop on it."""
+
+    alice: Client
+    bob: Client
+    alice_inbox: Inbox
+    bob_inbox: Inbox
+
+    @property
+    def a(self) -> int:
+        return self.alice.session.user_id
+
+    @property
+    def b(self) -> int:
+        return self.bob.session.user_id
+
+
+@contextlib.asynccontextmanager
+async def chat(tmp: Path, server_url: str, bob_url: str | None = None) -> AsyncIterator[Chat]:
+    """Sign Alice and Bob up and run their clients (Bob's through ``bob_url``: a proxy)."""
+    alice_path = await signup(server_url, tmp, "a")
+    bob_path = await signup(bob_url or server_url, tmp, "b")
+    async with open_client(alice_path) as alice, open_client(bob_path) as bob:
+        pair = Chat(alice, bob, Inbox(alice), Inbox(bob))
+        try:
+            yield pair
+        finally:
+            await pair.alice_inbox.stop()
+            await pair.bob_inbox.stop()
 
 
 def assert_in_order_once(entries: list[Entry]) -> None:

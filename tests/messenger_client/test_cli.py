@@ -15,26 +15,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.api.server import MessengerProcess
-from tests.messenger_client.support import HEARTBEAT_ENV, PASSWORD
+from tests.messenger_client.support import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 MESSENGER = [sys.executable, "-m", "api.cli"]  # what the ``messenger`` script runs
 CLIENT_ONLY = [sys.executable, "-m", "messenger_client"]  # the same commands, 5x faster start
-
-
-@pytest.fixture(scope="module")
-def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MessengerProcess]:
-    server = MessengerProcess(tmp_path_factory.mktemp("cli") / "data", HEARTBEAT_ENV)
-    server.start()
-    yield server
-    server.stop()
 
 
 def env(tmp_path: Path) -> dict[str, str]:
@@ -132,35 +121,31 @@ def test_listen_as_a_background_job_of_an_interactive_shell(embedded: MessengerP
         shell.close()
 
 
-def test_sends_queued_while_the_server_is_down_go_with_the_next_run(tmp_path: Path) -> None:
-    server = MessengerProcess(tmp_path / "data", HEARTBEAT_ENV)
-    server.start()
-    try:
-        _, alice_db = signup(server, tmp_path, "alice")
-        bob, bob_db = signup(server, tmp_path, "bob")
-        (bob_me,) = ok(messenger(tmp_path, "whoami", "--profile", bob_db))
-        server.stop()
-        to_bob = ["send", "--profile", alice_db, "--to-user", bob_me["user_id"]]
-        timed_out = messenger(tmp_path, *to_bob, "--timeout", "1", "queued", "one")
-        assert timed_out.returncode == 75 and "stays queued" in timed_out.stderr
-        killed = subprocess.Popen([*CLIENT_ONLY, *to_bob, "queued two"],
-                                  cwd=ROOT, env=env(tmp_path), stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_outbox(alice_db, 2)
-        killed.kill()  # kill -9 while it waits for the server
-        killed.wait()
-        unreachable = messenger(tmp_path, "send", "--profile", alice_db, "--to-username", bob,
-                                "x")
-        assert unreachable.returncode == 75 and "unreachable" in unreachable.stderr
-        server.start()
-        (receipt,) = ok(messenger(tmp_path, *to_bob, "now"))
-        got = ok(messenger(tmp_path, "sync", "--profile", bob_db))
-        assert [e["body"] for e in got] == ["queued one", "queued two", "now"]
-        assert got[-1]["msg_id"] == receipt["msg_id"]
-        (alice_me,) = ok(messenger(tmp_path, "whoami", "--profile", alice_db))
-        assert alice_me["outbox"] == 0
-    finally:
-        server.stop()
+def test_sends_queued_while_the_server_is_down_go_with_the_next_run(
+        own_server: MessengerProcess, tmp_path: Path) -> None:
+    _, alice_db = signup(own_server, tmp_path, "alice")
+    bob, bob_db = signup(own_server, tmp_path, "bob")
+    (bob_me,) = ok(messenger(tmp_path, "whoami", "--profile", bob_db))
+    own_server.stop()
+    to_bob = ["send", "--profile", alice_db, "--to-user", bob_me["user_id"]]
+    timed_out = messenger(tmp_path, *to_bob, "--timeout", "1", "queued", "one")
+    assert timed_out.returncode == 75 and "stays queued" in timed_out.stderr
+    killed = subprocess.Popen([*CLIENT_ONLY, *to_bob, "queued two"],
+                              cwd=ROOT, env=env(tmp_path), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_outbox(alice_db, 2)
+    killed.kill()  # kill -9 while it waits for the server
+    killed.wait()
+    unreachable = messenger(tmp_path, "send", "--profile", alice_db, "--to-username", bob,
+                            "x")
+    assert unreachable.returncode == 75 and "unreachable" in unreachable.stderr
+    own_server.start()
+    (receipt,) = ok(messenger(tmp_path, *to_bob, "now"))
+    got = ok(messenger(tmp_path, "sync", "--profile", bob_db))
+    assert [e["body"] for e in got] == ["queued one", "queued two", "now"]
+    assert got[-1]["msg_id"] == receipt["msg_id"]
+    (alice_me,) = ok(messenger(tmp_path, "whoami", "--profile", alice_db))
+    assert alice_me["outbox"] == 0
 
 
 def test_mistakes_get_a_message_and_an_exit_code(embedded: MessengerProcess,

@@ -3,6 +3,7 @@ once, receipts, cursor and acks, the REST features, typed errors, credentials re
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from messenger_client import (
     CredentialsError,
     Forbidden,
+    MessengerError,
     NotFound,
     Presence,
     Profile,
@@ -23,6 +25,7 @@ from tests.api.server import MessengerProcess
 from tests.messenger_client.support import (
     Inbox,
     assert_in_order_once,
+    chat,
     eventually,
     open_client,
     signup,
@@ -31,71 +34,69 @@ from tests.messenger_client.support import (
 
 async def test_two_clients_chat_each_entry_once_in_order(server: MessengerProcess,
                                                          tmp_path: Path) -> None:
-    alice_path, bob_path = (await signup(server.url, tmp_path, "a"),
-                            await signup(server.url, tmp_path, "b"))
-    async with open_client(alice_path) as alice, open_client(bob_path) as bob:
-        alice_inbox, bob_inbox = Inbox(alice), Inbox(bob)
-        to_bob = [alice.enqueue(f"a{i}", to_user=bob.session.user_id) for i in range(20)]
-        to_alice = [bob.enqueue(f"b{i}", to_user=alice.session.user_id) for i in range(10)]
-        receipts = [await alice.wait_sent(i.client_msg_id) for i in to_bob]
-        await bob.flush()
-        for inbox in (alice_inbox, bob_inbox):
+    async with chat(tmp_path, server.url) as c:
+        to_bob = [c.alice.enqueue(f"a{i}", to_user=c.b) for i in range(20)]
+        for i in range(10):
+            c.bob.enqueue(f"b{i}", to_user=c.a)
+        receipts = [await c.alice.wait_sent(item.client_msg_id) for item in to_bob]
+        await c.bob.flush()
+        for inbox in (c.alice_inbox, c.bob_inbox):
             await inbox.wait(lambda box: len(box.bodies()) == 30)
             assert_in_order_once(inbox.entries)
-            assert inbox.bodies(alice.session.user_id) == [f"a{i}" for i in range(20)]
-            assert inbox.bodies(bob.session.user_id) == [f"b{i}" for i in range(10)]
-        delivered = [e.msg_id for e in bob_inbox.entries if e.sender_id == alice.session.user_id]
+            assert inbox.bodies(c.a) == [f"a{i}" for i in range(20)]
+            assert inbox.bodies(c.b) == [f"b{i}" for i in range(10)]
+        delivered = [e.msg_id for e in c.bob_inbox.entries if e.sender_id == c.a]
         assert delivered == [r.msg_id for r in receipts]
-        assert [r.id for r in receipts] == [e.id for e in alice_inbox.entries
-                                            if e.sender_id == alice.session.user_id]
-        assert len(alice_inbox.of(Sent)) == 20 and to_alice and not bob.pending()
+        assert [r.id for r in receipts] == [e.id for e in c.alice_inbox.entries
+                                            if e.sender_id == c.a]
+        assert len(c.alice_inbox.of(Sent)) == 20 and not c.bob.pending()
+        answered = c.alice.wait_sent(to_bob[0].client_msg_id)  # long answered: at once
+        assert await asyncio.wait_for(answered, 5) == receipts[0]
+        with pytest.raises(MessengerError):
+            await c.alice.wait_sent("never-queued")
         # The live stream is the inbox: a full REST sync from 0 holds the same entries.
-        page = await bob.api.sync(0, 1000)
-        assert [e.id for e in page.entries] == [e.id for e in bob_inbox.entries]
-        last = bob_inbox.entries[-1].id
-        await eventually(lambda: bob.cursor == last)
+        page = await c.bob.api.sync(0, 1000)
+        assert [e.id for e in page.entries] == [e.id for e in c.bob_inbox.entries]
+        last = c.bob_inbox.entries[-1].id
+        await eventually(lambda: c.bob.cursor == last)
+
         async def acked() -> bool:
-            devices = await bob.api.devices()
-            return any(d.cur_max_msg_id == last for d in devices)
+            return [d.cur_max_msg_id for d in await c.bob.api.devices()] == [last]
         await eventually(acked)
-        await bob_inbox.stop()
-        await alice_inbox.stop()
-    with Profile(bob_path) as profile:
+        bob_profile = c.bob.profile.path
+    with Profile(bob_profile) as profile:
         assert profile.cursor() == last
 
 
 async def test_groups_typing_presence_reads_deletes_history_and_push(
         server: MessengerProcess, tmp_path: Path) -> None:
-    alice_path, bob_path = (await signup(server.url, tmp_path, "a"),
-                            await signup(server.url, tmp_path, "b"))
-    async with open_client(alice_path) as alice, open_client(bob_path) as bob:
-        alice_inbox, bob_inbox = Inbox(alice), Inbox(bob)
-        me_a, me_b = alice.session.user_id, bob.session.user_id
-        group = await alice.api.create_group("Hiking", [me_b], client_group_id="g1")
-        assert group.member_ids == (me_a, me_b)
-        await bob_inbox.wait(lambda box: any(e.kind == "group_event" for e in box.entries))
+    async with chat(tmp_path, server.url) as c:
+        alice, bob = c.alice, c.bob
+        group = await alice.api.create_group("Hiking", [c.b], client_group_id="g1")
+        assert group.member_ids == (c.a, c.b)
+        await c.bob_inbox.wait(lambda box: any(e.kind == "group_event" for e in box.entries))
         gid = group_conversation_id(group.group_id)
         await alice.send("Saturday?", to_group=group.group_id)
-        await bob_inbox.wait(lambda box: box.bodies(me_a) == ["Saturday?"])
-        assert (await bob.api.presence([me_a]))[me_a].status == "online"
+        await c.bob_inbox.wait(lambda box: box.bodies(c.a) == ["Saturday?"])
+        assert (await bob.api.presence([c.a]))[c.a].status == "online"
         assert await bob.typing(gid)
-        await alice_inbox.wait(lambda box: Typing(gid, me_b) in box.of(Typing))
+        await c.alice_inbox.wait(lambda box: Typing(gid, c.b) in box.of(Typing))
 
-        direct = direct_conversation_id(me_a, me_b)
+        direct = direct_conversation_id(c.a, c.b)
         for i in range(7):
-            await alice.send(f"d{i}", to_user=me_b)
+            await alice.send(f"d{i}", to_user=c.b)
         pages = [page async for page in bob.api.history_pages(direct, page_size=3)]
         assert [[m.body for m in p] for p in pages] == [["d6", "d5", "d4"], ["d3", "d2", "d1"],
                                                        ["d0"]]
         last = pages[0][0].msg_id
         await bob.mark_read(direct, last)
-        await alice_inbox.wait(lambda box: any(e.kind == "read" and e.up_to_msg_id == last
-                                               for e in box.entries))
-        assert [c.unread for c in await bob.api.conversations()
-                if c.conversation_id == direct] == [0]
+        await c.alice_inbox.wait(lambda box: any(e.kind == "read" and e.up_to_msg_id == last
+                                                 for e in box.entries))
+        assert [conv.unread for conv in await bob.api.conversations()
+                if conv.conversation_id == direct] == [0]
         await alice.api.delete_message(last, scope="everyone")
-        await bob_inbox.wait(lambda box: any(e.kind == "delete" and e.msg_id == last
-                                             for e in box.entries))
+        await c.bob_inbox.wait(lambda box: any(e.kind == "delete" and e.msg_id == last
+                                               for e in box.entries))
         assert "d6" not in [m.body for m in await bob.api.history(direct)]
 
         await bob.api.set_push(bob.session.device_id, "fcm", "fcm-token-1")
@@ -104,22 +105,20 @@ async def test_groups_typing_presence_reads_deletes_history_and_push(
         assert [d.push_provider for d in await bob.api.devices()] == [None]
 
         await bob.leave_group(group.group_id)
-        await alice_inbox.wait(lambda box: any(
+        await c.alice_inbox.wait(lambda box: any(
             e.kind == "group_event" and (e.group or {}).get("event") == "member_removed"
             for e in box.entries))
         with pytest.raises(Forbidden) as refused:
             await bob.send("still here?", to_group=group.group_id)
         assert (refused.value.code, refused.value.status) == ("forbidden", 403)
-        await bob_inbox.wait(lambda box: bool(box.of(SendFailed)))
+        await c.bob_inbox.wait(lambda box: bool(box.of(SendFailed)))
         assert not bob.pending()
         with pytest.raises(NotFound) as unknown:
             await bob.api.find_user("nobody-of-that-name")
         assert (unknown.value.code, unknown.value.status) == ("not_found", 404)
-        await bob_inbox.stop()
         await bob.aclose()
-        await alice_inbox.wait(lambda box: Presence in map(type, box.events) and any(
-            p.user_id == me_b and p.status == "offline" for p in box.of(Presence)))
-        await alice_inbox.stop()
+        await c.alice_inbox.wait(lambda box: any(
+            p.user_id == c.b and p.status == "offline" for p in box.of(Presence)))
 
 
 async def test_a_logged_out_device_stops_with_a_credentials_error(
