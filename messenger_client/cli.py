@@ -138,7 +138,7 @@ async def _listen(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         if signal.getsignal(sig) is not signal.SIG_IGN:  # a background job may ignore SIGINT
             loop.add_signal_handler(sig, stop.set)
-    async with Client.open(_profile(args)) as client:
+    async with Client(_profile(args)) as client:
         printer = asyncio.create_task(_print_events(client, args.all))
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({printer, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -177,7 +177,7 @@ def _event_json(event: Presence | Typing | Sent | SendFailed) -> Json:
 
 
 async def _send(args: argparse.Namespace) -> int:
-    async with Client.open(_profile(args), receive=False) as client:
+    async with Client(_profile(args), receive=False) as client:
         to_user = args.to_user
         if args.to_username is not None:
             to_user = (await client.api.find_user(args.to_username)).user_id
@@ -195,7 +195,7 @@ async def _send(args: argparse.Namespace) -> int:
 
 
 async def _sync(args: argparse.Namespace) -> int:
-    async with contextlib.aclosing(Client.open(_profile(args))) as client:
+    async with contextlib.aclosing(Client(_profile(args))) as client:
         async for entry in client.catch_up(args.page_size):
             if not _print(entry.to_json()):
                 break
@@ -203,7 +203,7 @@ async def _sync(args: argparse.Namespace) -> int:
 
 
 async def _whoami(args: argparse.Namespace) -> int:
-    async with contextlib.aclosing(Client.open(_profile(args), receive=False)) as client:
+    async with contextlib.aclosing(Client(_profile(args), receive=False)) as client:
         session = client.session
         out: Json = {"server": session.server_url, "username": session.username,
                      "user_id": str(session.user_id), "device_id": str(session.device_id),

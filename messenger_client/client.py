@@ -1,6 +1,6 @@
 """``Client``: one logged-in device, live over a WebSocket with REST beside it.
 
-    async with Client.open("alice.db") as client:
+    async with Client("alice.db") as client:
         await client.send("hi", to_user=bob_id)
         async for event in client.events():
             ...
@@ -18,7 +18,6 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 from messenger_client import frames
 from messenger_client.backoff import Backoff, BackoffPolicy
@@ -73,44 +72,35 @@ async def login(server_url: str, username: str, password: str, *, profile: Profi
 
 
 class Client:
-    """One device's live connection (see module docstring).
+    """One device's live connection (see module docstring), from a profile file (the default
+    profile for None) or an open ``Profile`` (left open on ``aclose``).
 
     ``receive=False`` makes a send-only client: it never syncs and yields no events (the
     ``messenger send`` command). ``clock``, ``rng`` and ``backoff`` are for tests.
     """
 
-    def __init__(self, profile: Profile, *, receive: bool = True,
+    def __init__(self, profile: ProfileLike = None, *, receive: bool = True,
                  backoff: BackoffPolicy | None = None, open_timeout_s: float = 10,
                  queue_size: int = 1000, clock: Callable[[], float] = time.monotonic,
                  rng: Callable[[], float] = random.random) -> None:
-        session = profile.session()
+        store = open_profile(profile)
+        self._owns_profile = store is not profile
+        session = store.session()
         if session is None:
-            raise NotLoggedIn(f"no session in {profile.path}: log in first")
+            if self._owns_profile:
+                store.close()
+            raise NotLoggedIn(f"no session in {store.path}: log in first")
         self.session = session
-        self.profile = profile
+        self.profile = store
         self.api = RestApi(session.server_url, session.token)
         self.receive = receive
         self._backoff = Backoff(backoff, rng)
         self._open_timeout_s = open_timeout_s
-        self._owns_profile = False
-        self._core = Core(profile, InboxStream(profile.cursor()), Outbox(Backoff(backoff, rng)),
+        self._core = Core(store, InboxStream(store.cursor()), Outbox(Backoff(backoff, rng)),
                           receive, clock, asyncio.Queue(queue_size))
         self._task: asyncio.Task[None] | None = None
         self._link: Link | None = None
         self._fatal: MessengerError | None = None
-
-    @classmethod
-    def open(cls, profile: ProfileLike = None, **options: Any) -> Client:
-        """A client for a profile file (the default profile for None)."""
-        store = open_profile(profile)
-        try:
-            client = cls(store, **options)
-        except BaseException:
-            if store is not profile:
-                store.close()
-            raise
-        client._owns_profile = store is not profile
-        return client
 
     async def __aenter__(self) -> Client:
         self.start()

@@ -146,11 +146,6 @@ def typing(conversation_id: str) -> str:
     return encode({"op": "typing", "conversation_id": conversation_id})
 
 
-def read(conversation_id: str, up_to_msg_id: int) -> str:
-    return encode({"op": "read", "conversation_id": conversation_id,
-                   "up_to_msg_id": str(up_to_msg_id)})
-
-
 def ping(ref: str | None = None) -> str:
     return encode(_with_ref({"op": "ping"}, ref))
 

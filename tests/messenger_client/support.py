@@ -28,7 +28,7 @@ async def signup(server_url: str, tmp: Path, prefix: str = "u") -> Path:
 
 def open_client(path: Path, **options: Any) -> Client:
     """A client with fast reconnects and its server URL from the profile."""
-    return Client.open(path, backoff=FAST, open_timeout_s=3, **options)
+    return Client(path, backoff=FAST, open_timeout_s=3, **options)
 
 
 class Inbox:

@@ -20,7 +20,7 @@ def client_for(gw: Gateway, tmp_path: Path) -> Client:
     profile = Profile(tmp_path / "p.db")
     profile.save_session(Session(gw.url, "alice", 1, 2, "token"))
     profile.close()
-    return Client.open(tmp_path / "p.db", backoff=FAST, open_timeout_s=2, rng=lambda: 0.999)
+    return Client(tmp_path / "p.db", backoff=FAST, open_timeout_s=2, rng=lambda: 0.999)
 
 
 @contextlib.asynccontextmanager

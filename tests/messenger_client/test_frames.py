@@ -65,8 +65,6 @@ def test_builds_client_frames_with_ids_as_strings() -> None:
     assert json.loads(frames.send("c", "hi", to_user=None, to_group=9)) == {
         "op": "send", "client_msg_id": "c", "body": "hi", "to_group": "9"}
     assert json.loads(frames.ack(7)) == {"op": "ack", "cur_max_msg_id": "7"}
-    assert json.loads(frames.read("d:1:2", 3)) == {"op": "read", "conversation_id": "d:1:2",
-                                                   "up_to_msg_id": "3"}
     assert json.loads(frames.typing("g:1")) == {"op": "typing", "conversation_id": "g:1"}
     assert json.loads(frames.ping()) == {"op": "ping"}
     assert "é" in frames.send("c", "é", to_user=1, to_group=None)  # UTF-8, not \\u escapes
