@@ -1,4 +1,5 @@
-"""The ``messenger`` command: ``serve`` (the default embedded server) and ``migrate``."""
+"""The ``messenger`` command: ``serve`` (the default embedded server), ``migrate``,
+``push-worker``, and the client commands of ``messenger_client.cli``."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from api.logs import configure, log_config
 from api.settings import Settings
 from api.wiring import open_push_workers
 from api.ws_protocol import LeanWebSocketProtocol
+from messenger_client import cli as client_cli
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="messenger", description="Inbox Messenger server")
+    parser = argparse.ArgumentParser(prog="messenger",
+                                     description="Inbox Messenger server and client")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the API and WebSocket server")
     serve.add_argument("--host", help="listen address (MESSENGER_HOST)")
@@ -28,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="create the Cassandra keyspace and tables")
     worker = commands.add_parser("push-worker", help="run push workers only (no HTTP server)")
     worker.add_argument("--data-dir", help="embedded data directory (MESSENGER_DATA_DIR)")
+    client_cli.add_commands(commands)
     return parser
 
 
@@ -38,6 +42,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.command in client_cli.COMMANDS:
+        raise SystemExit(client_cli.run(args))
     settings = _settings(args)
     if args.command == "serve":
         uvicorn.run(

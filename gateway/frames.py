@@ -85,6 +85,13 @@ def entries(items: list[dict[str, Any]], cur_max_msg_id: int) -> dict[str, Any]:
     return {"op": "entries", "entries": items, "cur_max_msg_id": str(cur_max_msg_id)}
 
 
+def sync_started(cursor: int) -> dict[str, Any]:
+    """The answer to ``sync``, queued as the delivery cursor moves back: ``entries`` frames
+    before it were streamed live before the sync (a client dropping them loses nothing: the
+    replay brings them again); frames after it follow the client's cursor."""
+    return {"op": "sync_started", "cur_max_msg_id": str(cursor)}
+
+
 def error(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
     frame: dict[str, Any] = {"op": "error", "code": code, "message": message}
     if ref is not None:

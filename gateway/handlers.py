@@ -37,7 +37,9 @@ class FrameHandlers:
 
     async def op_sync(self, conn: Connection, frame: ClientFrame) -> None:
         SYNCS.labels("ws").inc()
-        conn.delivery.on_sync(require_id(frame, "cur_max_msg_id"))
+        cursor = require_id(frame, "cur_max_msg_id")
+        conn.delivery.on_sync(cursor)  # no await until the marker is queued: nothing between
+        conn.send(frames.with_ref(frames.sync_started(cursor), frame.ref))
         conn.schedule_pump()
 
     async def op_ack(self, conn: Connection, frame: ClientFrame) -> None:

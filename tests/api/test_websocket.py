@@ -103,6 +103,27 @@ async def test_sync_frame_replays_then_streams_without_gap_or_duplicate(
     await ws.close()
 
 
+async def test_sync_is_answered_with_sync_started_between_stale_live_and_replayed_entries(
+    server: MessengerProcess, client: httpx.Client
+) -> None:
+    """An entry streamed live before the server read ``sync`` comes before ``sync_started``
+    and again in the replay after it: a client that keeps only what follows the marker gets
+    every entry once, in order (one keeping the early live entry would skip the older ones)."""
+    alice, bob = new_account(client), new_account(client)
+    for i in range(3):
+        await asyncio.to_thread(send, client, alice, bob.user_id, f"old{i}")
+    ws = await open_ws(server.ws_url, bob)
+    await asyncio.to_thread(send, client, alice, bob.user_id, "early")
+    (early,) = await collect_entries(ws, 1)  # live, ahead of the three older entries
+    await ws.send(json.dumps({"op": "sync", "cur_max_msg_id": "0", "ref": "s1"}))
+    marker = await next_frame(ws)
+    assert marker == {"op": "sync_started", "cur_max_msg_id": "0", "ref": "s1"}
+    replayed = await collect_entries(ws, 4)
+    assert [e["body"] for e in replayed] == ["old0", "old1", "old2", "early"]
+    assert replayed[-1] == early
+    await ws.close()
+
+
 async def test_send_frame_answers_sent_and_is_idempotent(
     server: MessengerProcess, client: httpx.Client
 ) -> None:
