@@ -55,7 +55,8 @@ class Connection:
         self._pump_retry_s = pump_retry_s
         self._pump_retry: asyncio.TimerHandle | None = None
         self._pump_failing = False
-        self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.session_id}")
+        self._writer: asyncio.Task[None] | None = None  # ``start`` lets frames go out
+        self._closer: asyncio.Task[None] | None = None  # closing a slow client, referenced
         self._send_many = send_many
         self._sends: SendPipeline | None = None  # made by the first send: most sockets idle
 
@@ -66,6 +67,13 @@ class Connection:
         if self._sends is None:
             self._sends = SendPipeline(self.caller, self._send_many, self.send)
         await self._sends.submit(request, ref)
+
+    def start(self) -> None:
+        """Start sending: frames queued until now go out first, in order (the gateway starts
+        a socket once it is registered, so a client that got ``hello`` is reachable)."""
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_loop(),
+                                               name=f"ws-writer-{self.session_id}")
 
     @property
     def closing(self) -> bool:
@@ -80,8 +88,9 @@ class Connection:
             SLOW_READER_DROPS.inc()
             WS_CLOSES.labels(str(CLOSE_TRY_AGAIN)).inc()
             self._close_code, self._close_reason = CLOSE_TRY_AGAIN, "too slow; reconnect and sync"
-            self._writer.cancel()
-            asyncio.get_running_loop().create_task(self._close_now())
+            if self._writer is not None:
+                self._writer.cancel()
+            self._closer = asyncio.get_running_loop().create_task(self._close_now())
             return
         FRAMES_SENT.labels(frame["op"]).inc()
 
@@ -150,12 +159,14 @@ class Connection:
             self._pump_retry.cancel()
         if self._sends is not None:
             await self._sends.close(flush_s)
+        self.start()  # a socket refused before it started still says why
+        assert self._writer is not None  # noqa: S101 (started just above)
         if self._close_code is None:
             self._close_code = CLOSE_GOING_AWAY
             self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError, Exception):
             await asyncio.wait_for(asyncio.shield(self._writer), flush_s)
-        for task in (self._writer, self._pump_task):
+        for task in (self._writer, self._pump_task, self._closer):
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

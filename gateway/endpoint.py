@@ -78,7 +78,8 @@ class Gateway:
         await ws.accept(subprotocol=upgrade.subprotocol)
         conn = Connection(ws, caller, self._read_page, self.config.queue_size,
                           send_many=self._send_many)
-        # hello goes first: frames relayed to this user can arrive while hub.add awaits
+        # hello is queued first, and goes out once the socket is registered (frames relayed
+        # meanwhile wait behind it): a client that got hello is reachable from any node.
         conn.send(frames.hello(conn.session_id, self.config.heartbeat_interval_ms))
         # The token is checked once, at the upgrade: the socket ends when the token does.
         expires_at = self._auth.tokens.expires_at(upgrade.token or "")
@@ -88,6 +89,7 @@ class Gateway:
         try:
             came_online = await self.hub.add(conn)
             registered = True
+            conn.start()
             if self.presence is not None:  # no await in between: presence sees registry order
                 self.presence.connected(caller, came_online)
             conn.delivery.start_at(await self._inbox.head(caller.user_id))

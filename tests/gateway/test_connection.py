@@ -34,6 +34,7 @@ async def _no_entries(user_id: int, cursor: int) -> InboxPage:
 async def test_full_queue_disconnects_the_slow_client() -> None:
     ws = StalledSocket()
     conn = Connection(ws, Caller(1, 2), _no_entries, queue_size=4)  # type: ignore[arg-type]
+    conn.start()
     for i in range(10):  # never blocks the caller, whatever the peer does
         conn.send({"op": "pong", "n": i})
     await asyncio.sleep(0)
@@ -46,6 +47,7 @@ async def test_close_flushes_queued_frames_first() -> None:
     ws = StalledSocket()
     ws.flowing.set()
     conn = Connection(ws, Caller(1, 2), _no_entries, queue_size=8)  # type: ignore[arg-type]
+    conn.start()
     conn.send({"op": "error", "code": "unauthorized"})
     conn.close(CLOSE_UNAUTHORIZED, "logged out")
     await conn.finish()
@@ -67,6 +69,7 @@ async def test_a_failed_sync_read_is_told_once_and_retried_until_it_works() -> N
 
     conn = Connection(ws, Caller(1, 2), flaky_read, queue_size=8,  # type: ignore[arg-type]
                       pump_retry_s=0.01)
+    conn.start()
     conn.delivery.on_sync(0)
     conn.schedule_pump()
     for _ in range(200):

@@ -156,7 +156,7 @@ async def test_a_refused_login_reads_nothing_and_checks_no_password(db: SqliteDa
     for password in ("wrong-password", PASSWORD):
         await _refusal(auth.login("alice", password, "cli", client="a"))
     assert accounts.lookups == lookups
-    with pytest.raises(InvalidCredentials):  # no signup could have made this name
+    with pytest.raises(InvalidInput):  # no signup could have made this name: refused first
         await auth.login("Not A Username!", PASSWORD, "cli", client="a")
     assert accounts.lookups == lookups
     device, _ = await auth.login("bob", PASSWORD, "cli", client="a")
