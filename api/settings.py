@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Backend = Literal["embedded", "production"]
 
 
 class Settings(BaseSettings):
-    """Every knob of a messenger node; the defaults run the embedded single-node server."""
+    """Every knob of a messenger node; the defaults run the embedded single-node server.
+
+    ``backend`` (``MESSENGER_BACKEND``) is the one choice of stores: ``embedded`` (SQLite in
+    the data dir, one process) or ``production`` (Redis + Cassandra, any number of nodes).
+    Left unset, it is ``production`` when the stores are configured; a configuration that
+    mixes the two is refused at start with what to set.
+    """
 
     model_config = SettingsConfigDict(env_prefix="MESSENGER_", extra="ignore")
 
+    backend: Backend | None = None
+    workers: int = Field(default=1, ge=1)
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = Path("messenger-data")
@@ -63,10 +72,27 @@ class Settings(BaseSettings):
     push_preview: bool = True
     push_workers: int = 1
 
-    @property
-    def backend(self) -> Backend:
-        """Production when Cassandra is configured; Redis alone adds the live bus and queue."""
-        return "production" if self.cassandra_hosts else "embedded"
+    @model_validator(mode="after")
+    def _one_backend(self) -> Settings:
+        """Settle ``backend`` and refuse settings that belong to the other one."""
+        stores = {"MESSENGER_REDIS_URL": self.redis_url,
+                  "MESSENGER_CASSANDRA_HOSTS": self.cassandra_hosts}
+        backend = self.backend or ("production" if any(stores.values()) else "embedded")
+        if backend == "production":
+            missing = [name for name, value in stores.items() if not value]
+            if missing:
+                raise ValueError(f"the production backend needs {' and '.join(missing)} "
+                                 "(set both, or neither for the embedded default)")
+        else:
+            stray = [name for name, value in stores.items() if value]
+            if stray:
+                raise ValueError(f"{' and '.join(stray)} set with MESSENGER_BACKEND=embedded: "
+                                 "set MESSENGER_BACKEND=production, or unset them")
+            if self.workers > 1:
+                raise ValueError("MESSENGER_WORKERS (--workers) above 1 needs the production "
+                                 "backend: the embedded store belongs to one process")
+        self.backend = backend
+        return self
 
     def cassandra_host_list(self) -> list[str]:
         """Contact points from ``MESSENGER_CASSANDRA_HOSTS`` (``host`` or ``host:port``)."""
@@ -89,7 +115,12 @@ class Settings(BaseSettings):
 
     @property
     def node_name(self) -> str:
-        return self.node_id or f"{self.host}:{self.port}"
+        """This process's name on the live bus: ``MESSENGER_NODE_ID``, else ``host:port``
+        (with the process id when several workers share that port)."""
+        if self.node_id:
+            return self.node_id
+        base = f"{self.host}:{self.port}"
+        return f"{base}-{os.getpid()}" if self.workers > 1 else base
 
     def jwt_secret_path(self) -> Path:
         """Where the embedded default keeps the secret it generated."""
@@ -110,8 +141,6 @@ class Settings(BaseSettings):
                      f"cassandra={self.cassandra_hosts} keyspace={self.cassandra_keyspace}")
         else:
             where = f"data dir {self.data_dir.resolve()}"
-            if self.redis_url:
-                where += f", redis={_mask_password(self.redis_url)}"
         return (f"Inbox Messenger: {self.backend} mode, {where}, "
                 f"listening on http://{self.host}:{self.port}, "
                 f"JWT secret from {self.jwt_secret_origin()}")
@@ -126,8 +155,8 @@ class Settings(BaseSettings):
             if len(self.jwt_secret) < 32:
                 raise ValueError("MESSENGER_JWT_SECRET must be at least 32 characters")
             return self.jwt_secret
-        if self.backend != "embedded" or self.redis_url:
-            raise ValueError("MESSENGER_JWT_SECRET is required with Redis or Cassandra")
+        if self.backend == "production":
+            raise ValueError("MESSENGER_JWT_SECRET is required by the production backend")
         path = self.jwt_secret_path()
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)

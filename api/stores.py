@@ -77,15 +77,14 @@ class Stores:
 async def open_stores(settings: Settings, stack: AsyncExitStack, clock: Clock) -> Stores:
     """Open the backend ``settings.backend`` names, over one Redis client when configured;
     every store operation is timed into ``messenger_store_operation_seconds``."""
-    redis = open_redis(settings.redis_url) if settings.redis_url else None
-    if redis is not None:
-        stack.push_async_callback(redis.aclose)
     if settings.backend == "production":
+        assert settings.redis_url is not None  # Settings checked it  # noqa: S101
+        redis = open_redis(settings.redis_url)
+        stack.push_async_callback(redis.aclose)
         return timed_stores(await open_production_stores(settings, stack, clock, redis),
                             inbox="redis+cassandra", durable="cassandra", hot="redis")
-    return timed_stores(await open_embedded_stores(settings, stack, clock, redis),
-                        inbox="sqlite", durable="sqlite",
-                        hot="memory" if redis is None else "redis")
+    return timed_stores(await open_embedded_stores(settings, stack, clock),
+                        inbox="sqlite", durable="sqlite", hot="memory")
 
 
 def timed_stores(stores: Stores, *, inbox: str, durable: str, hot: str) -> Stores:
@@ -102,10 +101,9 @@ def timed_stores(stores: Stores, *, inbox: str, durable: str, hot: str) -> Store
     )
 
 
-async def open_embedded_stores(settings: Settings, stack: AsyncExitStack, clock: Clock,
-                               redis: Redis | None) -> Stores:
-    """SQLite in the data dir; one process owns it (the worker-id file lock enforces that).
-    With ``redis``, rate limits live there (they then hold across processes)."""
+async def open_embedded_stores(settings: Settings, stack: AsyncExitStack, clock: Clock
+                               ) -> Stores:
+    """SQLite in the data dir; one process owns it (the worker-id file lock enforces that)."""
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     lease = FileWorkerLease(data_dir / "idgen.lock")
@@ -125,15 +123,14 @@ async def open_embedded_stores(settings: Settings, stack: AsyncExitStack, clock:
         groups=SqliteGroupStore(db),
         bus=bus,
         next_id=SnowflakeGenerator(worker_id, clock).next_id,
-        ratelimiter=rate_limiter(redis, clock),
+        ratelimiter=MemoryRateLimiter(clock),
         conversations=SqliteConversationStore(db),
         checks={"inbox": inbox},
-        redis=redis,
     )
 
 
 async def open_production_stores(settings: Settings, stack: AsyncExitStack, clock: Clock,
-                                 redis: Redis | None) -> Stores:
+                                 redis: Redis) -> Stores:
     """Redis (hot inboxes, live bus, worker-id lease) + Cassandra (everything durable)."""
     # Imported here so that the embedded default never loads the Cassandra driver.
     from gateway.bus_redis import RedisLiveBus, registry_ttl_s
@@ -146,12 +143,10 @@ async def open_production_stores(settings: Settings, stack: AsyncExitStack, cloc
     from inbox.groups_cassandra import GROUP_STATEMENTS, CassandraGroupStore
     from inbox.log_redis import RedisInboxLog
     from inbox.mutes_cassandra import MUTE_STATEMENTS, CassandraMuteStore
+    from inbox.ratelimit_redis import RedisRateLimiter
     from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox
     from inbox.store_hybrid import HybridInboxStore
 
-    if redis is None or not settings.cassandra_hosts:
-        raise ValueError("the production backend needs MESSENGER_REDIS_URL and "
-                         "MESSENGER_CASSANDRA_HOSTS")
     cql = await CqlSession.connect(
         settings.cassandra_host_list(),
         settings.cassandra_keyspace,
@@ -174,7 +169,7 @@ async def open_production_stores(settings: Settings, stack: AsyncExitStack, cloc
         groups=CassandraGroupStore(cql),
         bus=bus,
         next_id=next_id,
-        ratelimiter=rate_limiter(redis, clock),
+        ratelimiter=RedisRateLimiter(redis),
         conversations=CassandraConversationStore(cql),
         checks={"redis": RedisPing(redis), "cassandra": durable},
         redis=redis,
@@ -198,15 +193,6 @@ async def open_account_store(settings: Settings, stack: AsyncExitStack) -> Accou
     await db.open()
     stack.push_async_callback(db.close)
     return SqliteAccountStore(db)
-
-
-def rate_limiter(redis: Redis | None, clock: Clock) -> RateLimiter:
-    """Buckets in Redis when it is configured (limits hold across nodes), else in memory."""
-    if redis is None:
-        return MemoryRateLimiter(clock)
-    from inbox.ratelimit_redis import RedisRateLimiter
-
-    return RedisRateLimiter(redis)
 
 
 def open_redis(url: str) -> Redis:

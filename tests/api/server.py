@@ -36,8 +36,11 @@ class MessengerProcess:
     """One server process; ``stop``/``kill`` and ``start`` again on the same port and data."""
 
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None,
-                 port: int | None = None, log_level: str = "warning") -> None:
+                 port: int | None = None, log_level: str = "warning",
+                 args: tuple[str, ...] = ()) -> None:
+        """``args``: more flags for ``messenger serve`` (``--workers 2``)."""
         self.data_dir = data_dir
+        self.args = args
         self.log_level = log_level
         self.port = port or free_ports(1)[0]
         self.env = {**os.environ, "MESSENGER_DATA_DIR": str(data_dir), **(env or {})}
@@ -57,7 +60,7 @@ class MessengerProcess:
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the fd
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port),
-                 "--log-level", self.log_level],
+                 "--log-level", self.log_level, *self.args],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout_s

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from tests.api.backends import with_redis_db
+from tests.api.backends import production_env, with_redis_db
 from tests.api.server import Account, MessengerProcess, login, new_account, send
 from tests.api.wsclient import collect_entries, open_ws
 from tests.push.fake_fcm import FakeFcm, FcmReply, google_error
@@ -148,14 +148,14 @@ async def test_jobs_wait_in_the_durable_queue_for_a_separate_push_worker(
         await asyncio.to_thread(server.stop)
 
 
-async def test_with_redis_configured_jobs_go_through_the_redis_stream(
-    fcm: FakeFcm, tmp_path: Path, redis_server: Any
+async def test_in_production_jobs_go_through_the_redis_stream(
+    fcm: FakeFcm, tmp_path: Path, redis_server: Any, cassandra_server: Any
 ) -> None:
     credentials = fcm.write_service_account(tmp_path / "service-account.json")
     stream_db = 7
-    env = {"MESSENGER_FCM_CREDENTIALS": str(credentials), "MESSENGER_FCM_ENDPOINT": fcm.base_url,
-           "MESSENGER_REDIS_URL": f"redis://{redis_server.host}:{redis_server.port}/{stream_db}",
-           "MESSENGER_JWT_SECRET": "s" * 40}
+    env = {**with_redis_db(production_env(redis_server, cassandra_server, "pushstream"),
+                           stream_db),
+           "MESSENGER_FCM_CREDENTIALS": str(credentials), "MESSENGER_FCM_ENDPOINT": fcm.base_url}
     server = MessengerProcess(tmp_path / "data", env)
     await asyncio.to_thread(server.start)
     try:

@@ -5,16 +5,38 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from api.cli import main
 from api.settings import Settings
 
 
-def test_backend_is_chosen_by_cassandra_hosts() -> None:
+def test_one_backend_setting_and_mixed_configurations_are_refused() -> None:
     assert Settings().backend == "embedded"
-    assert Settings(redis_url="redis://x").backend == "embedded"
     production = Settings(redis_url="redis://x", cassandra_hosts=" a , b:9043 ,")
     assert production.backend == "production"
     assert production.cassandra_host_list() == ["a", "b:9043"]
+    assert Settings(backend="production", redis_url="redis://x",
+                    cassandra_hosts="a").backend == "production"
+    with pytest.raises(ValidationError, match="needs MESSENGER_CASSANDRA_HOSTS"):
+        Settings(redis_url="redis://x")  # Redis alone is no backend
+    with pytest.raises(ValidationError, match="needs MESSENGER_REDIS_URL and MESSENGER_CASS"):
+        Settings(backend="production")
+    with pytest.raises(ValidationError, match="set MESSENGER_BACKEND=production, or unset"):
+        Settings(backend="embedded", cassandra_hosts="a")
+    with pytest.raises(ValidationError, match="needs the production backend"):
+        Settings(workers=2)
+    assert Settings(workers=2, redis_url="redis://x", cassandra_hosts="a").workers == 2
+
+
+def test_a_mixed_configuration_stops_the_command_with_what_to_set(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MESSENGER_REDIS_URL", "redis://x")
+    with pytest.raises(SystemExit) as stop:
+        main(["serve"])
+    assert "invalid configuration" in str(stop.value)
+    assert "MESSENGER_CASSANDRA_HOSTS" in str(stop.value)
 
 
 def test_replication_maps() -> None:
@@ -28,7 +50,8 @@ def test_replication_maps() -> None:
 
 def test_jwt_secret_is_required_and_long_outside_the_embedded_default(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="required"):
-        Settings(data_dir=tmp_path, redis_url="redis://x").resolve_jwt_secret()
+        Settings(data_dir=tmp_path, redis_url="redis://x",
+                 cassandra_hosts="a").resolve_jwt_secret()
     with pytest.raises(ValueError, match="32"):
         Settings(data_dir=tmp_path, jwt_secret="short").resolve_jwt_secret()
     embedded = Settings(data_dir=tmp_path)
