@@ -19,7 +19,7 @@ from tests.api.wsclient import collect_entries, open_ws
 def _workers(pid: int) -> list[int]:
     """The worker processes uvicorn started under ``pid`` (multiprocessing children)."""
     children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    return [c for c in children if b"multiprocessing" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
 
 
 async def test_workers_are_nodes_of_their_own_on_one_port(
@@ -35,7 +35,8 @@ async def test_workers_are_nodes_of_their_own_on_one_port(
         with server.client() as client:
             alice, bob = new_account(client), new_account(client)
             sockets = [await open_ws(server.ws_url, bob) for _ in range(8)]
-            nodes = {n.decode() for n in await redis.smembers("bus:nodes")}
+            nodes = {n.decode() if isinstance(n, bytes) else n
+                     for n in await redis.smembers("bus:nodes")}
             ours = {n for n in nodes if n.startswith(f"127.0.0.1_{server.port}-")}
             assert len(ours) == 2, nodes  # one node per worker, named after its process
             assert send(client, alice, bob.user_id, "to every socket").status_code == 201
