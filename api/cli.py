@@ -112,7 +112,7 @@ def _migrate(settings: Settings) -> None:
     if settings.backend == "embedded":
         print("embedded store: its schema is created on start-up; nothing to migrate")
         return
-    from inbox.cql_session import CqlSession
+    from inbox.storage.cql_session import CqlSession
 
     async def run() -> None:
         cql = await CqlSession.connect(settings.cassandra_host_list(), settings.cassandra_keyspace,

@@ -8,8 +8,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.wiring import Services
-from inbox.models import Caller
-from inbox.throttle import client_key
+from inbox.accounts.throttle import client_key
+from inbox.core.models import Caller
 
 _bearer = HTTPBearer(auto_error=False, description="the access_token from /v1/auth/login")
 

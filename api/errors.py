@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from inbox.errors import DomainError
+from inbox.core.errors import DomainError
 
 log = logging.getLogger(__name__)
 

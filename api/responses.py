@@ -1,6 +1,6 @@
 """Response bodies of the REST API (pydantic), for OpenAPI clients and runtime checks.
 
-The JSON is built by ``inbox.wire`` (shared with the WebSocket frames) and validated into
+The JSON is built by ``gateway.wire`` (shared with the WebSocket frames) and validated into
 these models, which FastAPI then serialises in pydantic's Rust core. Ids are 64-bit integers
 written as decimal strings; times are RFC 3339 UTC with milliseconds. Fields typed
 ``X | SkipJsonSchema[None] = None`` are left out of the JSON when unset (routes answering

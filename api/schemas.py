@@ -14,8 +14,8 @@ from pydantic import (
     field_validator,
 )
 
-from inbox.conversations import parse_id
-from inbox.errors import InvalidInput
+from inbox.core.errors import InvalidInput
+from inbox.core.ids import parse_id
 
 
 def _id(value: Any) -> int:

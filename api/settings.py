@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     send_rate_per_s: float = Field(default=20.0, gt=0, allow_inf_nan=False)
     send_burst: int = Field(default=200, ge=1)
     typing_interval_s: float = Field(default=2.0, gt=0, allow_inf_nan=False)
-    # Per-client limits (inbox.throttle): a bucket of ``burst`` that refills at ``rate_per_s``.
+    # Per-client limits (inbox.accounts.throttle): a bucket of ``burst`` that refills at
+    # ``rate_per_s``.
     login_failures_per_user_burst: int = Field(default=10, ge=1)
     login_failures_per_user_rate_per_s: float = Field(default=1 / 60, gt=0, allow_inf_nan=False)
     login_failures_per_address_burst: int = Field(default=100, ge=1)

@@ -28,15 +28,19 @@ from idgen.lease import LeaseLostError
 from idgen.lease_file import FileWorkerLease
 from idgen.leased import LeasedSnowflake
 from idgen.snowflake import SnowflakeGenerator
-from inbox.accounts_sqlite import SqliteAccountStore
-from inbox.conversations_sqlite import SqliteConversationStore
-from inbox.errors import dependency_failed
-from inbox.groups_sqlite import SqliteGroupStore
-from inbox.mutes_sqlite import SqliteMuteStore
-from inbox.ratelimit import MemoryRateLimiter, RateLimiter
-from inbox.sqlite_db import SqliteDatabase
-from inbox.store import AccountStore, ConversationStore, GroupStore, InboxStore, MuteStore
-from inbox.store_sqlite import SqliteInboxStore
+from inbox.accounts.port import AccountStore
+from inbox.accounts.store_sqlite import SqliteAccountStore
+from inbox.conversations.mutes_sqlite import SqliteMuteStore
+from inbox.conversations.port import ConversationStore, MuteStore
+from inbox.conversations.store_sqlite import SqliteConversationStore
+from inbox.core.errors import dependency_failed
+from inbox.groups.port import GroupStore
+from inbox.groups.store_sqlite import SqliteGroupStore
+from inbox.messages.port import InboxStore
+from inbox.messages.store_sqlite import SqliteInboxStore
+from inbox.ratelimit.limiter_memory import MemoryRateLimiter
+from inbox.ratelimit.port import RateLimiter
+from inbox.storage.sqlite_db import SqliteDatabase
 
 log = logging.getLogger(__name__)
 
@@ -134,18 +138,18 @@ async def open_production_stores(settings: Settings, stack: AsyncExitStack, cloc
     """Redis (hot inboxes, live bus, worker-id lease) + Cassandra (everything durable)."""
     # Imported here so that the embedded default never loads the Cassandra driver.
     from gateway.bus_redis import RedisLiveBus, registry_ttl_s
-    from inbox.accounts_cassandra import ACCOUNT_STATEMENTS, CassandraAccountStore
-    from inbox.conversations_cassandra import (
+    from inbox.accounts.store_cassandra import ACCOUNT_STATEMENTS, CassandraAccountStore
+    from inbox.conversations.mutes_cassandra import MUTE_STATEMENTS, CassandraMuteStore
+    from inbox.conversations.store_cassandra import (
         CONVERSATION_STATEMENTS,
         CassandraConversationStore,
     )
-    from inbox.cql_session import CqlSession
-    from inbox.groups_cassandra import GROUP_STATEMENTS, CassandraGroupStore
-    from inbox.log_redis import RedisInboxLog
-    from inbox.mutes_cassandra import MUTE_STATEMENTS, CassandraMuteStore
-    from inbox.ratelimit_redis import RedisRateLimiter
-    from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox
-    from inbox.store_hybrid import HybridInboxStore
+    from inbox.groups.store_cassandra import GROUP_STATEMENTS, CassandraGroupStore
+    from inbox.messages.durable_cassandra import INBOX_STATEMENTS, CassandraInbox
+    from inbox.messages.log_redis import RedisInboxLog
+    from inbox.messages.store_hybrid import HybridInboxStore
+    from inbox.ratelimit.limiter_redis import RedisRateLimiter
+    from inbox.storage.cql_session import CqlSession
 
     cql = await CqlSession.connect(
         settings.cassandra_host_list(),
@@ -182,8 +186,8 @@ async def open_account_store(settings: Settings, stack: AsyncExitStack) -> Accou
     Embedded: opens the SQLite file without the worker-id lock, so it runs beside ``serve``.
     """
     if settings.backend == "production":
-        from inbox.accounts_cassandra import ACCOUNT_STATEMENTS, CassandraAccountStore
-        from inbox.cql_session import CqlSession
+        from inbox.accounts.store_cassandra import ACCOUNT_STATEMENTS, CassandraAccountStore
+        from inbox.storage.cql_session import CqlSession
 
         cql = await CqlSession.connect(settings.cassandra_host_list(), settings.cassandra_keyspace,
                                        statements=ACCOUNT_STATEMENTS, migrate=False)
@@ -201,7 +205,7 @@ def open_redis(url: str) -> Redis:
     A command that meets a dead connection (Redis restarted) is sent again (up to 3 times).
     If the first attempt had run, the retry is still safe for the inbox log: a repeated
     reserve leaves a pending mark that readers fence after its TTL, and a commit whose reply
-    was lost is fenced by its writer either way (see ``inbox.store_hybrid``).
+    was lost is fenced by its writer either way (see ``inbox.messages.store_hybrid``).
     A burst needing more than ``REDIS_MAX_CONNECTIONS`` at once (a 100-member fan-out seeding
     every inbox) waits up to 5 s for a free connection instead of failing.
     """

@@ -26,19 +26,20 @@ from gateway.presence_contacts import StoreContacts
 from gateway.presence_service import PresenceService, presence_window_ms
 from gateway.typing_relay import TypingRelay
 from idgen.clock import SYSTEM_CLOCK, Clock
-from inbox.accounts import AccountService
-from inbox.conversation_index import ConversationIndex
-from inbox.conversation_list import ConversationViews
-from inbox.deletes import DeleteService
-from inbox.groups import GroupService
-from inbox.mutes import MuteService
-from inbox.participants import Participants
-from inbox.ratelimit import SendLimits
-from inbox.reads import ReadService
-from inbox.security import TokenIssuer
-from inbox.service import MessageService
-from inbox.store import AccountStore, InboxStore
-from inbox.throttle import ClientLimits, ClientThrottle, Limit
+from inbox.accounts.port import AccountStore
+from inbox.accounts.security import TokenIssuer
+from inbox.accounts.service import AccountService
+from inbox.accounts.throttle import ClientLimits, ClientThrottle, Limit
+from inbox.conversations.index import ConversationIndex
+from inbox.conversations.mutes import MuteService
+from inbox.conversations.reads import ReadService
+from inbox.conversations.views import ConversationViews
+from inbox.core.participants import Participants
+from inbox.groups.service import GroupService
+from inbox.messages.deletes import DeleteService
+from inbox.messages.port import InboxStore
+from inbox.messages.service import MessageService
+from inbox.ratelimit.port import SendLimits
 from push.metrics import PushMetrics
 from push.planner import PushPlanner
 from push.queue import PushQueue

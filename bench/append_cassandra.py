@@ -23,11 +23,11 @@ from typing import Any
 
 from bench.measure import Sample, drive
 from idgen.snowflake import SnowflakeGenerator
-from inbox.cassandra_schema import bucket_of
-from inbox.cql_session import CqlSession
-from inbox.cql_writes import BATCH_MAX_STATEMENTS
-from inbox.models import EntryDraft, EntryKind, Message
-from inbox.store_cassandra import CassandraInbox, DurableAppend
+from inbox.core.models import EntryDraft, EntryKind, Message
+from inbox.messages.durable_cassandra import CassandraInbox, DurableAppend
+from inbox.storage.cassandra_schema import bucket_of
+from inbox.storage.cql_session import CqlSession
+from inbox.storage.cql_writes import BATCH_MAX_STATEMENTS
 
 BODY = "x" * 100
 CONVERSATIONS = 64

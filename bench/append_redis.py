@@ -30,8 +30,8 @@ from redis.asyncio import Redis
 
 from bench.measure import Sample, drive
 from idgen.snowflake import SnowflakeGenerator
-from inbox.log_redis import RedisInboxLog, Reservation, draft_to_json, meta_key, stream_key
-from inbox.models import EntryDraft, EntryKind
+from inbox.core.models import EntryDraft, EntryKind
+from inbox.messages.log_redis import RedisInboxLog, Reservation, draft_to_json, meta_key, stream_key
 
 BODY = "x" * 100
 SENDERS = 16

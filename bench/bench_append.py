@@ -28,11 +28,11 @@ from redis.asyncio import Redis
 from bench import append_cassandra, append_redis
 from bench.measure import Sample, drive, line, load_average, median_of
 from idgen.snowflake import SnowflakeGenerator
-from inbox.cql_session import CqlSession
-from inbox.log_redis import RedisInboxLog
-from inbox.models import AppendBatch, EntryDraft, EntryKind, Message
-from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox
-from inbox.store_hybrid import HybridInboxStore
+from inbox.core.models import AppendBatch, EntryDraft, EntryKind, Message
+from inbox.messages.durable_cassandra import INBOX_STATEMENTS, CassandraInbox
+from inbox.messages.log_redis import RedisInboxLog
+from inbox.messages.store_hybrid import HybridInboxStore
+from inbox.storage.cql_session import CqlSession
 
 FANOUTS = (2, 100)
 REDIS_TARGET = 150_000  # inbox entries/s at fan-out 100

@@ -30,9 +30,9 @@ from pathlib import Path
 from api.settings import Settings
 from api.wiring import Services, open_services
 from bench.measure import Sample, drive, load_average, median_of
-from inbox.conversations import group_conversation_id
-from inbox.models import Caller, Device, PushTarget, User
-from inbox.service import SendRequest
+from inbox.core.ids import group_conversation_id
+from inbox.core.models import Caller, Device, PushTarget, User
+from inbox.messages.service import SendRequest
 
 MEMBERS = 100
 SEED_BATCH = 50
@@ -103,7 +103,7 @@ def settings_for(args: argparse.Namespace, data_dir: Path, redis_url: str | None
 
 async def drop_keyspace(settings: Settings) -> None:
     """Remove the production run's keyspace."""
-    from inbox.cql_session import CqlSession
+    from inbox.storage.cql_session import CqlSession
 
     cql = await CqlSession.connect(settings.cassandra_host_list(),
                                    settings.cassandra_keyspace, statements={}, migrate=False)

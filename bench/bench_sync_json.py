@@ -27,8 +27,8 @@ from starlette.responses import JSONResponse
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.responses import SyncOut  # noqa: E402
-from inbox.models import Entry, EntryDraft, EntryKind  # noqa: E402
-from inbox.wire import entry_json  # noqa: E402
+from gateway.wire import entry_json  # noqa: E402
+from inbox.core.models import Entry, EntryDraft, EntryKind  # noqa: E402
 
 BASE_ID = 251_234_567_890_123_456
 SYNC_OUT = TypeAdapter(SyncOut)

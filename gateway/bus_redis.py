@@ -39,7 +39,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.bus import Event, ExpiryHandler, Handler
-from inbox.errors import Unavailable, dependency_failed
+from inbox.core.errors import Unavailable, dependency_failed
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from gateway.delivery import Delivery
 from gateway.metrics import FRAMES_SENT, SLOW_READER_DROPS, WS_CLOSES
 from gateway.outbox import Outbox
 from gateway.sends import SendMany, SendPipeline
-from inbox.models import Caller, Entry, InboxPage
-from inbox.service import SendRequest
-from inbox.wire import entry_json
+from gateway.wire import entry_json
+from inbox.core.models import Caller, Entry, InboxPage
+from inbox.messages.service import SendRequest
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from inbox.models import Entry
+from inbox.core.models import Entry
 
 
 @dataclass(frozen=True, slots=True)

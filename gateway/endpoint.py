@@ -23,11 +23,12 @@ from gateway.hub import Hub
 from gateway.presence_service import PresenceService
 from gateway.sends import SendMany
 from idgen.clock import Clock
-from inbox.accounts import AccountService
-from inbox.errors import DomainError, Unauthorized, Unavailable
-from inbox.models import Caller, InboxPage
-from inbox.store import AccountStore, InboxStore
-from inbox.throttle import ClientThrottle, client_key
+from inbox.accounts.port import AccountStore
+from inbox.accounts.service import AccountService
+from inbox.accounts.throttle import ClientThrottle, client_key
+from inbox.core.errors import DomainError, Unauthorized, Unavailable
+from inbox.core.models import Caller, InboxPage
+from inbox.messages.port import InboxStore
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from inbox.conversations import parse_id
-from inbox.errors import DomainError, RateLimited
+from inbox.core.errors import DomainError, RateLimited
+from inbox.core.ids import parse_id
 
 CLIENT_OPS = frozenset({"sync", "send", "ack", "typing", "read", "ping"})
 

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from gateway import frames
 from gateway.connection import Connection
 from gateway.frames import ClientFrame, optional_id, require_id, require_str
-from inbox.models import Caller
-from inbox.service import MessageService, SendRequest
+from inbox.core.models import Caller
+from inbox.messages.service import MessageService, SendRequest
 from sync.metrics import ACKS, SYNCS
 from sync.service import SyncService
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from inbox.errors import DomainError
-from inbox.security import bearer_token
+from inbox.accounts.security import bearer_token
+from inbox.core.errors import DomainError
 
 SUBPROTOCOL = "messenger.v1"
 """The subprotocol the server speaks and selects whenever a client offers it."""

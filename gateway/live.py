@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from gateway.bus import Event, LiveBus
 from gateway.delivery import live_event
-from inbox.models import Entry
-from inbox.service import Appends
-from inbox.wire import entry_json
+from gateway.wire import entry_json
+from inbox.core.models import Entry
+from inbox.messages.service import Appends
 
 
 class LivePublisher:

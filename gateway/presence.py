@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from gateway.wire import rfc3339
 from idgen.clock import Clock
-from inbox.wire import rfc3339
 
 
 class Status(StrEnum):

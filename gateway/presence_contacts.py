@@ -7,9 +7,9 @@ import asyncio
 from collections.abc import Iterable
 from typing import Protocol
 
-from inbox.conversation_list import takes_part_directly
-from inbox.conversations import parse_conversation_id
-from inbox.models import Group
+from inbox.conversations.views import takes_part_directly
+from inbox.core.ids import parse_conversation_id
+from inbox.core.models import Group
 
 GROUP_LOOKUPS = 16  # group reads in flight for one contacts query
 

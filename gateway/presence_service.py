@@ -23,7 +23,7 @@ from gateway.hub import Hub
 from gateway.presence import Notice, PresenceTracker, Status, presence_frame
 from gateway.presence_contacts import Contacts
 from idgen.clock import Clock
-from inbox.models import Caller, Device
+from inbox.core.models import Caller, Device
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from gateway import frames
-from inbox.errors import DomainError
-from inbox.models import Caller, SendReceipt
-from inbox.service import SendRequest
-from inbox.wire import receipt_json
+from gateway.wire import receipt_json
+from inbox.core.errors import DomainError
+from inbox.core.models import Caller, SendReceipt
+from inbox.messages.service import SendRequest
 
 log = logging.getLogger(__name__)
 

@@ -13,15 +13,15 @@ from typing import Any, Protocol
 
 from gateway.connection import Connection
 from gateway.frames import ClientFrame, require_str
-from inbox.conversations import ConversationRef
-from inbox.models import Caller
-from inbox.ratelimit import RateLimiter
+from inbox.core.ids import ConversationRef
+from inbox.core.models import Caller
+from inbox.ratelimit.port import RateLimiter
 
 DEFAULT_INTERVAL_S = 2.0
 
 
 class Participants(Protocol):
-    """Who may type in a conversation, and to whom it is shown (``inbox.participants``)."""
+    """Who may type in a conversation, and to whom it is shown (``inbox.core.participants``)."""
 
     async def require(self, caller: Caller, conversation_id: str) -> ConversationRef:
         """The parsed id if the caller takes part; InvalidInput, NotFound or Forbidden else."""

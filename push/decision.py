@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from inbox.models import Device, EntryDraft, EntryKind
+from inbox.core.models import Device, EntryDraft, EntryKind
 from push.job import PushJob, job_id_for
 from push.message import Provider, PushMessage
 

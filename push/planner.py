@@ -15,9 +15,9 @@ from functools import partial
 from typing import Protocol, TypeVar
 
 from idgen.clock import Clock
-from inbox.errors import Unavailable
-from inbox.models import AppendBatch, Appended, Device, EntryDraft, EntryKind
-from inbox.service import Appends
+from inbox.core.errors import Unavailable
+from inbox.core.models import AppendBatch, Appended, Device, EntryDraft, EntryKind
+from inbox.messages.service import Appends
 from push.decision import push_jobs, push_targets
 from push.job import PushJob
 

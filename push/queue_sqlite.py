@@ -7,7 +7,7 @@ timeout ahead and gives the claim a fresh token, so a claim never settled makes 
 visible again. ``retry`` and ``dead_letter`` only act while the row still carries the
 claim's token. Job ids seen within the dedup window are kept in ``push_seen``.
 
-sqlite3 is blocking: statements run on the database thread of ``inbox.sqlite_db``, never on
+sqlite3 is blocking: statements run on the database thread of ``inbox.storage.sqlite_db``, never on
 the event loop. The file is opened on first use, with full fsync (a job is a promise to push).
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from idgen.clock import SYSTEM_CLOCK, Clock
-from inbox.sqlite_db import SqliteDatabase
+from inbox.storage.sqlite_db import SqliteDatabase
 from push.job import JobDecodeError, PushJob, decode_job, encode_job
 from push.queue import (
     DEFAULT_DEDUP_WINDOW_MS,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from inbox.conversations import parse_conversation_id
-from inbox.models import AppendBatch
-from inbox.store import AccountStore, GroupStore
+from inbox.accounts.port import AccountStore
+from inbox.core.ids import parse_conversation_id
+from inbox.core.models import AppendBatch
+from inbox.groups.port import GroupStore
 
 FALLBACK_TITLE = "New message"
 

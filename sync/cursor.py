@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from inbox.errors import InvalidInput
-from inbox.models import Entry, InboxPage
+from inbox.core.errors import InvalidInput
+from inbox.core.models import Entry, InboxPage
 
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 1000

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from inbox.store import AccountStore, InboxStore
+from inbox.accounts.port import AccountStore
+from inbox.messages.port import InboxStore
 from sync.cursor import SyncPage, check_limit, page_after
 
 

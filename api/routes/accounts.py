@@ -8,9 +8,9 @@ from api.deps import CallerDep, ClientDep, ServicesDep
 from api.error_docs import AUTHED, WITH_BODY, errors
 from api.responses import DeviceOut, LoginOut, SignupOut, UserOut
 from api.schemas import LoginIn, PushIn, SignupIn
-from inbox.conversations import parse_id
-from inbox.models import Device, PushTarget, User
-from inbox.wire import rfc3339_or_none
+from gateway.wire import rfc3339_or_none
+from inbox.core.ids import parse_id
+from inbox.core.models import Device, PushTarget, User
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 

@@ -10,9 +10,9 @@ from api.deps import CallerDep, ServicesDep
 from api.error_docs import AUTHED, WITH_BODY, errors
 from api.responses import ConversationOut, MessageOut
 from api.schemas import MuteIn, ReadIn
-from inbox.conversation_list import HISTORY_DEFAULT_LIMIT
-from inbox.conversations import parse_id
-from inbox.wire import conversation_json, message_json
+from gateway.wire import conversation_json, message_json
+from inbox.conversations.views import HISTORY_DEFAULT_LIMIT
+from inbox.core.ids import parse_id
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
 

@@ -8,8 +8,8 @@ from api.deps import CallerDep, ServicesDep
 from api.error_docs import AUTHED, WITH_BODY, errors
 from api.responses import GroupOut
 from api.schemas import GroupIn, GroupMembersIn
-from inbox.conversations import parse_id
-from inbox.wire import group_json
+from gateway.wire import group_json
+from inbox.core.ids import parse_id
 
 router = APIRouter(prefix="/v1", tags=["groups"])
 

@@ -10,10 +10,10 @@ from api.deps import CallerDep, ServicesDep
 from api.error_docs import AUTHED, WITH_BODY, errors
 from api.responses import AckOut, ReceiptOut, SyncOut
 from api.schemas import AckIn, SendIn
-from inbox.conversations import parse_id
-from inbox.deletes import parse_scope
-from inbox.service import SendRequest
-from inbox.wire import entry_json, receipt_json
+from gateway.wire import entry_json, receipt_json
+from inbox.core.ids import parse_id
+from inbox.messages.deletes import parse_scope
+from inbox.messages.service import SendRequest
 from sync.cursor import DEFAULT_LIMIT
 from sync.metrics import ACKS, SYNCS
 

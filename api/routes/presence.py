@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query
 from api.deps import CallerDep, ServicesDep
 from api.error_docs import AUTHED, errors
 from api.responses import PresenceMapOut
-from inbox.conversations import parse_id
-from inbox.errors import InvalidInput
-from inbox.wire import rfc3339_or_none
+from gateway.wire import rfc3339_or_none
+from inbox.core.errors import InvalidInput
+from inbox.core.ids import parse_id
 
 router = APIRouter(prefix="/v1", tags=["presence"])
 

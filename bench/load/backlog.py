@@ -142,7 +142,7 @@ async def _stream_len(job: BacklogJob) -> int | None:
         return None
     from redis.asyncio import Redis
 
-    from inbox.log_redis import stream_key
+    from inbox.messages.log_redis import stream_key
 
     redis = Redis.from_url(job.redis_url)
     try:
@@ -156,7 +156,7 @@ async def _evict(job: BacklogJob) -> None:
     assert job.redis_url is not None
     from redis.asyncio import Redis
 
-    from inbox.log_redis import stream_key
+    from inbox.messages.log_redis import stream_key
 
     redis = Redis.from_url(job.redis_url)
     try:

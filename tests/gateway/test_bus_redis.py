@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from api.stores import open_redis
 from gateway.bus_redis import RedisLiveBus
-from inbox.errors import Unavailable
+from inbox.core.errors import Unavailable
 from tests.servers.redis_server import RedisServer
 
 Received = list[tuple[int, dict[str, Any]]]

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from gateway.connection import CLOSE_TRY_AGAIN, CLOSE_UNAUTHORIZED, Connection
-from inbox.errors import Unavailable
-from inbox.models import Caller, Entry, EntryDraft, EntryKind, InboxPage
+from inbox.core.errors import Unavailable
+from inbox.core.models import Caller, Entry, EntryDraft, EntryKind, InboxPage
 
 
 class StalledSocket:

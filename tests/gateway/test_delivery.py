@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.delivery import Delivery
-from inbox.models import Entry, EntryDraft, EntryKind
+from inbox.core.models import Entry, EntryDraft, EntryKind
 
 
 def _entries(*ids: int) -> list[Entry]:

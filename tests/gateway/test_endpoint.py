@@ -29,15 +29,15 @@ from gateway.hub import Hub
 from gateway.presence import Status
 from gateway.presence_contacts import StaticContacts
 from gateway.presence_service import PresenceService
-from inbox.accounts import AccountService
-from inbox.accounts_sqlite import SqliteAccountStore
-from inbox.errors import Unavailable
-from inbox.ratelimit import MemoryRateLimiter
-from inbox.security import TokenIssuer
-from inbox.service import MessageService
-from inbox.sqlite_db import SqliteDatabase
-from inbox.store_sqlite import SqliteInboxStore
-from inbox.throttle import ClientLimits, ClientThrottle, Limit
+from inbox.accounts.security import TokenIssuer
+from inbox.accounts.service import AccountService
+from inbox.accounts.store_sqlite import SqliteAccountStore
+from inbox.accounts.throttle import ClientLimits, ClientThrottle, Limit
+from inbox.core.errors import Unavailable
+from inbox.messages.service import MessageService
+from inbox.messages.store_sqlite import SqliteInboxStore
+from inbox.ratelimit.limiter_memory import MemoryRateLimiter
+from inbox.storage.sqlite_db import SqliteDatabase
 from sync.service import SyncService
 from tests.push.support import ManualClock
 

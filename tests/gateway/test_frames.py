@@ -8,7 +8,7 @@ import pytest
 
 from gateway import frames
 from gateway.frames import FrameError, parse_frame, require_id
-from inbox.errors import InvalidInput
+from inbox.core.errors import InvalidInput
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from websockets.headers import build_subprotocol, parse_subprotocol
 from websockets.typing import Subprotocol
 
 from gateway.handshake import BEARER_PREFIX, SUBPROTOCOL, Upgrade, read_upgrade
-from inbox.errors import DomainError
+from inbox.core.errors import DomainError
 
 TOKEN = jwt.encode({"sub": "1", "did": "2", "exp": 2_000_000_000}, "k" * 32, "HS256")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.presence_contacts import StaticContacts, StoreContacts
-from inbox.models import Group
+from inbox.core.models import Group
 
 ALICE, BOB, CAROL, DAVE, ERIN = 1, 2, 3, 4, 5
 

@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 
 from gateway.bus import LiveBus, LocalLiveBus
 from gateway.bus_redis import NODES_KEY, RedisLiveBus, alive_key, registry_ttl_s
-from inbox.errors import Unavailable
+from inbox.core.errors import Unavailable
 
 NodeFactory = Callable[..., Awaitable[Any]]
 TTL_S = 0.6  # two heartbeat intervals of 0.3 s

@@ -11,8 +11,8 @@ from gateway.hub import Hub
 from gateway.presence import Status
 from gateway.presence_contacts import StaticContacts
 from gateway.presence_service import PresenceInfo, PresenceService, presence_window_ms
-from inbox.errors import Unavailable
-from inbox.models import Caller, Device
+from inbox.core.errors import Unavailable
+from inbox.core.models import Caller, Device
 from tests.push.support import ManualClock
 
 ALICE, BOB, CAROL, MALLORY = 1, 2, 3, 4

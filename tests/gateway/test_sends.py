@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.sends import SendOutcome, SendPipeline
-from inbox.errors import NotFound
-from inbox.models import Caller, SendReceipt
-from inbox.service import SendRequest
+from inbox.core.errors import NotFound
+from inbox.core.models import Caller, SendReceipt
+from inbox.messages.service import SendRequest
 
 ALICE = Caller(1, 11)
 

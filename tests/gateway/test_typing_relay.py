@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from gateway.typing_relay import TypingRelay, typing_audience, typing_frame, typing_key
-from inbox.conversations import ConversationRef, parse_conversation_id
-from inbox.errors import Forbidden, InvalidInput, NotFound
-from inbox.models import Caller
-from inbox.ratelimit import MemoryRateLimiter
+from inbox.core.errors import Forbidden, InvalidInput, NotFound
+from inbox.core.ids import ConversationRef, parse_conversation_id
+from inbox.core.models import Caller
+from inbox.ratelimit.limiter_memory import MemoryRateLimiter
 from tests.push.support import ManualClock
 
 ALICE, BOB, CAROL = Caller(1, 10), Caller(2, 20), Caller(3, 30)

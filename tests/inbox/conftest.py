@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from idgen.snowflake import SnowflakeGenerator
-from inbox.cassandra_schema import create_schema
-from inbox.sqlite_db import SqliteDatabase
+from inbox.storage.cassandra_schema import create_schema
+from inbox.storage.sqlite_db import SqliteDatabase
 from tests.push.support import ManualClock
 from tests.servers.cassandra_server import cql_session, unique_keyspace
 

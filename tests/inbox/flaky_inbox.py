@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from inbox.errors import DomainError, Unavailable
-from inbox.models import AppendBatch, Appended, EntryKind, InboxPage, Message, SendReceipt
-from inbox.store import InboxStore
+from inbox.core.errors import DomainError, Unavailable
+from inbox.core.models import AppendBatch, Appended, EntryKind, InboxPage, Message, SendReceipt
+from inbox.messages.port import InboxStore
 
 
 class FlakyInbox:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from inbox.append_protocol import (
+from inbox.core.errors import Unavailable
+from inbox.core.models import AppendBatch, Appended, EntryDraft, EntryKind, Message, SendReceipt
+from inbox.messages.append_protocol import (
     BUSY_POLL_S,
     RECOVERY_POLL_S,
     AppendProtocol,
@@ -21,9 +23,7 @@ from inbox.append_protocol import (
     earlier_attempt,
     unreserved,
 )
-from inbox.errors import Unavailable
-from inbox.log_redis import Busy, Claim, NeedsSeed, Recovering, Replay, Reservation
-from inbox.models import AppendBatch, Appended, EntryDraft, EntryKind, Message, SendReceipt
+from inbox.messages.log_redis import Busy, Claim, NeedsSeed, Recovering, Replay, Reservation
 
 TIMING = Timing(pending_ttl_ms=5000)
 SENDER, PEER = 10, 20

@@ -11,16 +11,14 @@ from dataclasses import dataclass
 import pytest
 
 from idgen.snowflake import SnowflakeGenerator
-from inbox.accounts_sqlite import SqliteAccountStore
-from inbox.conversation_index import ConversationIndex, activity_of, joined_users, left_users
-from inbox.conversation_list import ConversationViews, check_history_limit, current_states
-from inbox.conversations import ConversationRef, direct_id
-from inbox.conversations_sqlite import SqliteConversationStore
-from inbox.deletes import DeleteService, Scope, parse_scope
-from inbox.errors import Forbidden, InvalidInput, NotFound, Unavailable
-from inbox.groups import GroupService
-from inbox.groups_sqlite import SqliteGroupStore
-from inbox.models import (
+from inbox.accounts.store_sqlite import SqliteAccountStore
+from inbox.conversations.index import ConversationIndex, activity_of, joined_users, left_users
+from inbox.conversations.reads import ReadService, read_batch
+from inbox.conversations.store_sqlite import SqliteConversationStore
+from inbox.conversations.views import ConversationViews, check_history_limit, current_states
+from inbox.core.errors import Forbidden, InvalidInput, NotFound, Unavailable
+from inbox.core.ids import ConversationRef, direct_id
+from inbox.core.models import (
     AppendBatch,
     Appended,
     Caller,
@@ -31,11 +29,13 @@ from inbox.models import (
     SendReceipt,
     User,
 )
-from inbox.participants import Participants
-from inbox.reads import ReadService, read_batch
-from inbox.service import MessageService, SendRequest
-from inbox.sqlite_db import SqliteDatabase
-from inbox.store_sqlite import SqliteInboxStore
+from inbox.core.participants import Participants
+from inbox.groups.service import GroupService
+from inbox.groups.store_sqlite import SqliteGroupStore
+from inbox.messages.deletes import DeleteService, Scope, parse_scope
+from inbox.messages.service import MessageService, SendRequest
+from inbox.messages.store_sqlite import SqliteInboxStore
+from inbox.storage.sqlite_db import SqliteDatabase
 from tests.inbox.flaky_inbox import FlakyInbox
 from tests.push.support import ManualClock
 

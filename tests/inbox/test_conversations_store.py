@@ -17,16 +17,16 @@ from typing import Any, cast
 import pytest
 
 from idgen.snowflake import min_id_for_ms
-from inbox import conversations_cassandra
-from inbox.cassandra_schema import BUCKET_MS
-from inbox.conversations_cassandra import CONVERSATION_STATEMENTS, CassandraConversationStore
-from inbox.conversations_sqlite import SqliteConversationStore
-from inbox.cql_session import CqlSession
-from inbox.models import AppendBatch, EntryDraft, EntryKind, Message
-from inbox.sqlite_db import SqliteDatabase
-from inbox.store import ConversationStore
-from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox, DurableAppend
-from inbox.store_sqlite import SqliteInboxStore
+from inbox.conversations import store_cassandra as conversations_cassandra
+from inbox.conversations.port import ConversationStore
+from inbox.conversations.store_cassandra import CONVERSATION_STATEMENTS, CassandraConversationStore
+from inbox.conversations.store_sqlite import SqliteConversationStore
+from inbox.core.models import AppendBatch, EntryDraft, EntryKind, Message
+from inbox.messages.durable_cassandra import INBOX_STATEMENTS, CassandraInbox, DurableAppend
+from inbox.messages.store_sqlite import SqliteInboxStore
+from inbox.storage.cassandra_schema import BUCKET_MS
+from inbox.storage.cql_session import CqlSession
+from inbox.storage.sqlite_db import SqliteDatabase
 
 _users = itertools.count(7_000_000)
 _NOW = int(time.time() * 1000)

@@ -1,11 +1,17 @@
-"""How ``inbox.cql_writes`` cuts rows into batches (pure; the combiner's I/O is covered by
+"""How ``inbox.storage.cql_writes`` cuts rows into batches (pure; the combiner's I/O is covered by
 tests/inbox/test_store_cassandra.py against a real node)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from inbox.cql_writes import BATCH_MAX_BYTES, BATCH_MAX_STATEMENTS, as_request, chunks, row_bytes
+from inbox.storage.cql_writes import (
+    BATCH_MAX_BYTES,
+    BATCH_MAX_STATEMENTS,
+    as_request,
+    chunks,
+    row_bytes,
+)
 
 
 @dataclass

@@ -8,17 +8,17 @@ from dataclasses import dataclass
 
 import pytest
 
+from gateway.wire import entry_json
 from idgen.snowflake import SnowflakeGenerator
-from inbox.accounts_sqlite import SqliteAccountStore
-from inbox.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
-from inbox.groups import GroupService
-from inbox.groups_sqlite import SqliteGroupStore
-from inbox.models import AppendBatch, Caller, Entry, EntryKind, User
-from inbox.participants import Participants
-from inbox.service import Appends, MessageService, SendRequest
-from inbox.sqlite_db import SqliteDatabase
-from inbox.store_sqlite import SqliteInboxStore
-from inbox.wire import entry_json
+from inbox.accounts.store_sqlite import SqliteAccountStore
+from inbox.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from inbox.core.models import AppendBatch, Caller, Entry, EntryKind, User
+from inbox.core.participants import Participants
+from inbox.groups.service import GroupService
+from inbox.groups.store_sqlite import SqliteGroupStore
+from inbox.messages.service import Appends, MessageService, SendRequest
+from inbox.messages.store_sqlite import SqliteInboxStore
+from inbox.storage.sqlite_db import SqliteDatabase
 from tests.inbox.flaky_inbox import FlakyInbox
 from tests.push.support import ManualClock
 

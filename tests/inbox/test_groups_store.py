@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from inbox.cql_session import CqlSession
-from inbox.errors import Conflict, NotFound
-from inbox.groups_cassandra import GROUP_STATEMENTS, CassandraGroupStore
-from inbox.groups_membership import new_group
-from inbox.groups_sqlite import SqliteGroupStore
-from inbox.models import MAX_GROUP_MEMBERS, Group, GroupChange
-from inbox.sqlite_db import SqliteDatabase
-from inbox.store import GroupStore
+from inbox.core.errors import Conflict, NotFound
+from inbox.core.models import MAX_GROUP_MEMBERS, Group, GroupChange
+from inbox.groups.membership import new_group
+from inbox.groups.port import GroupStore
+from inbox.groups.store_cassandra import GROUP_STATEMENTS, CassandraGroupStore
+from inbox.groups.store_sqlite import SqliteGroupStore
+from inbox.storage.cql_session import CqlSession
+from inbox.storage.sqlite_db import SqliteDatabase
 
 _ids = itertools.count(1_000_000)
 

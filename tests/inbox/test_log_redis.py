@@ -11,7 +11,8 @@ import pytest
 from redis.asyncio import Redis
 
 from idgen.snowflake import MAX_ID, min_id_for_ms
-from inbox.log_redis import (
+from inbox.core.models import EntryDraft, EntryKind
+from inbox.messages.log_redis import (
     NeedsSeed,
     Recovering,
     RedisInboxLog,
@@ -21,7 +22,6 @@ from inbox.log_redis import (
     meta_key,
     stream_key,
 )
-from inbox.models import EntryDraft, EntryKind
 
 
 @pytest.fixture

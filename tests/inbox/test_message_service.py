@@ -9,14 +9,15 @@ from dataclasses import dataclass, field
 import pytest
 
 from idgen.snowflake import SnowflakeGenerator
-from inbox.accounts_sqlite import SqliteAccountStore
-from inbox.errors import InvalidInput, NotFound, RateLimited, TooLarge, Unavailable
-from inbox.known_users import KnownUsers
-from inbox.models import Caller, User
-from inbox.ratelimit import MemoryRateLimiter, SendLimits
-from inbox.service import Appends, MessageService, SendRequest
-from inbox.sqlite_db import SqliteDatabase
-from inbox.store_sqlite import SqliteInboxStore
+from inbox.accounts.known_users import KnownUsers
+from inbox.accounts.store_sqlite import SqliteAccountStore
+from inbox.core.errors import InvalidInput, NotFound, RateLimited, TooLarge, Unavailable
+from inbox.core.models import Caller, User
+from inbox.messages.service import Appends, MessageService, SendRequest
+from inbox.messages.store_sqlite import SqliteInboxStore
+from inbox.ratelimit.limiter_memory import MemoryRateLimiter
+from inbox.ratelimit.port import SendLimits
+from inbox.storage.sqlite_db import SqliteDatabase
 from tests.push.support import ManualClock
 
 

@@ -18,9 +18,9 @@ import pytest
 from api.settings import Settings
 from api.stores import Stores, open_stores
 from idgen.clock import SYSTEM_CLOCK
-from inbox.conversations import direct_id
-from inbox.errors import Conflict
-from inbox.models import (
+from inbox.core.errors import Conflict
+from inbox.core.ids import direct_id
+from inbox.core.models import (
     AppendBatch,
     Device,
     EntryDraft,

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from inbox.errors import RateLimited
-from inbox.ratelimit import (
-    Bucket,
-    MemoryRateLimiter,
-    SendLimits,
-    full_at_ms,
-    give_back,
-    take,
-    take_many,
-)
+from inbox.core.errors import RateLimited
+from inbox.ratelimit.buckets import Bucket, full_at_ms, give_back, take, take_many
+from inbox.ratelimit.limiter_memory import MemoryRateLimiter
+from inbox.ratelimit.port import SendLimits
 from tests.push.support import ManualClock
 
 T0 = 1_700_000_000_000

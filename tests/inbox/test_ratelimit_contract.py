@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import pytest
 from redis.asyncio import Redis
 
-from inbox.ratelimit import MemoryRateLimiter, RateLimiter
-from inbox.ratelimit_redis import RedisRateLimiter, bucket_key
+from inbox.ratelimit.limiter_memory import MemoryRateLimiter
+from inbox.ratelimit.limiter_redis import RedisRateLimiter, bucket_key
+from inbox.ratelimit.port import RateLimiter
 from tests.push.support import ManualClock
 from tests.servers.fixtures import RedisEndpoint
 from tests.servers.redis_server import RedisServer

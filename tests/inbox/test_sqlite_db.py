@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from inbox.sqlite_db import SqliteDatabase
+from inbox.storage.sqlite_db import SqliteDatabase
 
 
 async def test_a_cursor_never_leaves_the_database_thread_open(tmp_path: Path) -> None:

@@ -10,11 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from idgen.snowflake import min_id_for_ms
-from inbox.accounts_cassandra import ACCOUNT_STATEMENTS, CassandraAccountStore
-from inbox.cassandra_schema import BUCKET_MS, bucket_of, replication_cql
-from inbox.cql_session import CqlSession
-from inbox.errors import Conflict, Unavailable
-from inbox.models import (
+from inbox.accounts.store_cassandra import ACCOUNT_STATEMENTS, CassandraAccountStore
+from inbox.core.errors import Conflict, Unavailable
+from inbox.core.models import (
     Device,
     EntryDraft,
     EntryKind,
@@ -23,7 +21,9 @@ from inbox.models import (
     SendReceipt,
     User,
 )
-from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox, DurableAppend
+from inbox.messages.durable_cassandra import INBOX_STATEMENTS, CassandraInbox, DurableAppend
+from inbox.storage.cassandra_schema import BUCKET_MS, bucket_of, replication_cql
+from inbox.storage.cql_session import CqlSession
 
 
 @pytest.fixture

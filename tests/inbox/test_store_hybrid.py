@@ -16,12 +16,12 @@ import pytest
 from redis.asyncio import Redis
 
 from idgen.snowflake import SnowflakeGenerator
-from inbox.cql_session import CqlSession
-from inbox.errors import Unavailable
-from inbox.log_redis import RedisInboxLog, Reservation, draft_to_json
-from inbox.models import AppendBatch, Entry, EntryDraft, EntryKind, Message, SendReceipt
-from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox, DurableAppend
-from inbox.store_hybrid import HybridInboxStore
+from inbox.core.errors import Unavailable
+from inbox.core.models import AppendBatch, Entry, EntryDraft, EntryKind, Message, SendReceipt
+from inbox.messages.durable_cassandra import INBOX_STATEMENTS, CassandraInbox, DurableAppend
+from inbox.messages.log_redis import RedisInboxLog, Reservation, draft_to_json
+from inbox.messages.store_hybrid import HybridInboxStore
+from inbox.storage.cql_session import CqlSession
 from tests.servers.cassandra_server import unique_keyspace
 
 TTL_MS = 1000
@@ -119,11 +119,11 @@ WRITER = """
 import asyncio, json, sys, time
 from redis.asyncio import Redis
 from idgen.snowflake import SnowflakeGenerator
-from inbox.cql_session import CqlSession
-from inbox.log_redis import RedisInboxLog
-from inbox.models import AppendBatch, EntryDraft, EntryKind
-from inbox.store_cassandra import INBOX_STATEMENTS, CassandraInbox
-from inbox.store_hybrid import HybridInboxStore
+from inbox.storage.cql_session import CqlSession
+from inbox.messages.log_redis import RedisInboxLog
+from inbox.core.models import AppendBatch, EntryDraft, EntryKind
+from inbox.messages.durable_cassandra import INBOX_STATEMENTS, CassandraInbox
+from inbox.messages.store_hybrid import HybridInboxStore
 
 async def main(redis_url, contact, keyspace, user, count, skew_ms):
     cql = await CqlSession.connect([contact], keyspace, statements=INBOX_STATEMENTS, migrate=False)

@@ -1,5 +1,5 @@
-"""Per-client throttles (``inbox.throttle``) and the account service that applies them, on the
-in-memory limiter with a hand-driven clock and the embedded account store."""
+"""Per-client throttles (``inbox.accounts.throttle``) and the account service that applies
+them, on the in-memory limiter with a hand-driven clock and the embedded account store."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from collections.abc import Awaitable
 
 import pytest
 
-from inbox.accounts import AccountService
-from inbox.accounts_sqlite import SqliteAccountStore
-from inbox.errors import InvalidCredentials, InvalidInput, NotFound, RateLimited, Unavailable
-from inbox.models import User
-from inbox.ratelimit import MemoryRateLimiter
-from inbox.security import TokenIssuer
-from inbox.sqlite_db import SqliteDatabase
-from inbox.throttle import ClientLimits, ClientThrottle, Limit, client_key
+from inbox.accounts.security import TokenIssuer
+from inbox.accounts.service import AccountService
+from inbox.accounts.store_sqlite import SqliteAccountStore
+from inbox.accounts.throttle import ClientLimits, ClientThrottle, Limit, client_key
+from inbox.core.errors import InvalidCredentials, InvalidInput, NotFound, RateLimited, Unavailable
+from inbox.core.models import User
+from inbox.ratelimit.limiter_memory import MemoryRateLimiter
+from inbox.storage.sqlite_db import SqliteDatabase
 from tests.push.support import ManualClock
 
 PASSWORD = "correct-horse"  # noqa: S105 (a test account's password)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Protocol
 
-from inbox.models import Device, EntryDraft, EntryKind, PushTarget
+from inbox.core.models import Device, EntryDraft, EntryKind, PushTarget
 from push.job import PushJob
 from push.message import PushMessage, PushResult, PushStatus
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from inbox.models import EntryKind, PushTarget
+from inbox.core.models import EntryKind, PushTarget
 from push.decision import plan_pushes
 from push.job import PushJob
 from tests.push.support import APNS_TOKEN, FCM_TOKEN, START_MS, device, message_draft

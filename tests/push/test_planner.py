@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from inbox.errors import Unavailable
-from inbox.models import AppendBatch, Appended, Device, EntryKind
+from inbox.core.errors import Unavailable
+from inbox.core.models import AppendBatch, Appended, Device, EntryKind
 from push.decision import plan_pushes
 from push.job import PushJob
 from push.planner import PLAN_CONCURRENCY, RETRIES, PushPlanner

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from inbox.errors import InvalidInput
-from inbox.models import Entry, EntryDraft, EntryKind, InboxPage
+from inbox.core.errors import InvalidInput
+from inbox.core.models import Entry, EntryDraft, EntryKind, InboxPage
 from sync.cursor import check_limit, merge_ack, page_after
 
 

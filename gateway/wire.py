@@ -1,0 +1,102 @@
+"""JSON shapes of the client API (docs/api.md, docs/sync.md): ids as decimal strings, times
+as RFC 3339 UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from inbox.core.models import ConversationSummary, Entry, Group, Message, SendReceipt
+
+
+def rfc3339(ms: int) -> str:
+    """``1735689600123`` -> ``2025-01-01T00:00:00.123Z``."""
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def rfc3339_or_none(ms: int | None) -> str | None:
+    return rfc3339(ms) if ms is not None else None
+
+
+def entry_json(entry: Entry) -> dict[str, Any]:
+    """An inbox entry as clients see it; optional fields appear only when set."""
+    d = entry.draft
+    out: dict[str, Any] = {
+        "id": str(entry.id),
+        "kind": d.kind.value,
+        "msg_id": str(d.msg_id),
+        "conversation_id": d.conversation_id,
+        "sender_id": str(d.sender_id),
+        "sender_device_id": str(d.sender_device_id),
+        "created_at": rfc3339(d.created_at_ms),
+    }
+    if d.body is not None:
+        out["body"] = d.body
+    if d.up_to_msg_id is not None:
+        out["up_to_msg_id"] = str(d.up_to_msg_id)
+    if d.scope is not None:
+        out["scope"] = d.scope
+    if d.group is not None:
+        out["group"] = group_event_json(d.group)
+    return out
+
+
+_GROUP_ID_KEYS = ("group_id", "owner_id")
+_GROUP_ID_LISTS = ("member_ids", "user_ids")
+
+
+def group_event_json(group: dict[str, Any]) -> dict[str, Any]:
+    """The ``group`` of a ``group_event`` entry with its ids as strings (drafts hold ints)."""
+    out = dict(group)
+    for key in _GROUP_ID_KEYS:
+        if key in out:
+            out[key] = str(out[key])
+    for key in _GROUP_ID_LISTS:
+        if key in out:
+            out[key] = [str(uid) for uid in out[key]]
+    return out
+
+
+def group_json(group: Group) -> dict[str, Any]:
+    """A group as ``/v1/groups`` answers it: members in join order, ids as strings."""
+    return {
+        "group_id": str(group.group_id),
+        "name": group.name,
+        "owner_id": str(group.owner_id),
+        "member_ids": [str(uid) for uid in group.member_ids],
+    }
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    """A history item / ``last_message``."""
+    return {
+        "msg_id": str(message.msg_id),
+        "conversation_id": message.conversation_id,
+        "sender_id": str(message.sender_id),
+        "sender_device_id": str(message.sender_device_id),
+        "body": message.body,
+        "created_at": rfc3339(message.created_at_ms),
+    }
+
+
+def conversation_json(summary: ConversationSummary) -> dict[str, Any]:
+    """A row of ``GET /v1/conversations``."""
+    last = summary.last_message
+    return {
+        "conversation_id": summary.conversation_id,
+        "kind": summary.kind,
+        "title": summary.title,
+        "last_message": message_json(last) if last is not None else None,
+        "unread": summary.unread,
+    }
+
+
+def receipt_json(receipt: SendReceipt) -> dict[str, Any]:
+    """The answer to a send (REST body, and the fields of the ``sent`` frame)."""
+    return {
+        "msg_id": str(receipt.msg_id),
+        "id": str(receipt.id),
+        "conversation_id": receipt.conversation_id,
+        "created_at": rfc3339(receipt.created_at_ms),
+    }
