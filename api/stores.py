@@ -161,8 +161,8 @@ async def open_production_stores(settings: Settings, stack: AsyncExitStack, cloc
     stack.push_async_callback(cql.close)
     next_id = await lease_worker_id(redis, settings.node_name, clock, stack)
     durable = CassandraInbox(cql)
-    inbox = HybridInboxStore(RedisInboxLog(redis), durable, clock_ms=clock.now_ms)
-    bus = RedisLiveBus(redis, settings.node_name,
+    inbox = HybridInboxStore(RedisInboxLog(redis), durable, clock=clock)
+    bus = RedisLiveBus(redis, settings.node_name, clock=clock,
                        ttl_s=registry_ttl_s(settings.heartbeat_interval_ms))
     await bus.start()
     stack.push_async_callback(bus.close)

@@ -121,7 +121,7 @@ def wire_services(settings: Settings, clock: Clock, stores: Stores, queue: PushQ
                   ) -> Services:
     """Build the services over opened adapters (shared by every backend)."""
     accounts, inbox, bus = stores.accounts, stores.inbox, stores.bus
-    tokens = TokenIssuer(settings.resolve_jwt_secret(), settings.token_ttl_s)
+    tokens = TokenIssuer(settings.resolve_jwt_secret(), settings.token_ttl_s, clock)
     throttle = ClientThrottle(stores.ratelimiter, client_limits(settings))
     auth = AccountService(accounts, tokens, stores.next_id, clock, throttle)
 

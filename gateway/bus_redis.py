@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -39,6 +38,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.bus import Event, ExpiryHandler, Handler
+from idgen.clock import SYSTEM_CLOCK, Clock
 from inbox.core.errors import Unavailable, dependency_failed
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class RedisLiveBus:
         redis: Redis,
         node_id: str,
         ttl_s: float = 30.0,
-        clock_ms: Callable[[], int] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         """Route through ``redis`` as node ``node_id``; registrations live ``ttl_s``."""
         if ":" in node_id:
@@ -127,7 +127,7 @@ class RedisLiveBus:
         self._redis = redis
         self.node_id = node_id
         self._ttl_ms = int(ttl_s * 1000)
-        self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
+        self._clock = clock
         self._handlers: list[Handler] = []
         self._expiry_handlers: list[ExpiryHandler] = []
         self._local: Counter[tuple[int, int]] = Counter()
@@ -150,7 +150,7 @@ class RedisLiveBus:
                           for event in user_ids_to_events[uid]) for uid in users]
         try:
             await self._route(keys=[conn_key(uid) for uid in users],
-                              args=[self.node_id, self._clock_ms(), *items])
+                              args=[self.node_id, self._clock.now_ms(), *items])
         except (RedisError, OSError) as exc:
             raise _unavailable(exc) from exc
 
@@ -175,7 +175,7 @@ class RedisLiveBus:
         # Counted before the first await, so a concurrent register of the user sees it held.
         self._local[(user_id, device_id)] += 1
         self._per_user[user_id] += 1
-        now = self._clock_ms()
+        now = self._clock.now_ms()
         try:
             await self._redis.sadd(node_conns_key(self.node_id), f"{user_id}:{device_id}")
             async with self._redis.pipeline(transaction=True) as pipe:
@@ -212,7 +212,7 @@ class RedisLiveBus:
                 _, after = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise _unavailable(exc) from exc
-        return not self._live(after, self._clock_ms())
+        return not self._live(after, self._clock.now_ms())
 
     def _drop_local(self, user_id: int, device_id: int) -> bool:
         """Take one connection of the device off this node's counters; True when it was the
@@ -236,7 +236,7 @@ class RedisLiveBus:
     async def online_devices(self, user_id: int) -> set[int]:
         """Devices of the user with an unexpired registration on any node."""
         (registry,) = await self._registries([user_id])
-        return {device for device, _ in self._live(registry, self._clock_ms())}
+        return {device for device, _ in self._live(registry, self._clock.now_ms())}
 
     async def online_users(self, user_ids: Iterable[int]) -> set[int]:
         """Those of ``user_ids`` with an unexpired registration (one pipeline)."""
@@ -244,7 +244,7 @@ class RedisLiveBus:
         if not users:
             return set()
         registries = await self._registries(users)
-        now = self._clock_ms()
+        now = self._clock.now_ms()
         return {uid for uid, reg in zip(users, registries, strict=True) if self._live(reg, now)}
 
     async def _registries(self, users: list[int]) -> list[dict[Any, Any]]:
@@ -308,7 +308,7 @@ class RedisLiveBus:
 
     async def _write(self, pairs: list[tuple[int, int]]) -> None:
         """Refresh this node's alive key, its listing and the given registrations."""
-        expiry = self._clock_ms() + self._ttl_ms
+        expiry = self._clock.now_ms() + self._ttl_ms
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(alive_key(self.node_id), 1, px=self._ttl_ms)
             pipe.sadd(NODES_KEY, self.node_id)
@@ -318,11 +318,10 @@ class RedisLiveBus:
                 pipe.sadd(node_conns_key(self.node_id), f"{uid}:{device}")
             await pipe.execute()
 
-    @staticmethod
-    async def _every(period_s: float, work: Callable[[], Awaitable[None]]) -> None:
+    async def _every(self, period_s: float, work: Callable[[], Awaitable[None]]) -> None:
         """Run ``work`` every ``period_s`` for good, surviving Redis blips."""
         while True:
-            await asyncio.sleep(period_s)
+            await self._clock.sleep(period_s)
             try:
                 await work()
             except (RedisError, OSError) as exc:
@@ -356,7 +355,7 @@ class RedisLiveBus:
                 pipe.hdel(conn_key(uid), *[f"{device}:{node}" for device in devices])
                 pipe.hgetall(conn_key(uid))
                 _, registry = await pipe.execute()
-            now = self._clock_ms()
+            now = self._clock.now_ms()
             if self._live(registry, now):
                 continue
             for handler in self._expiry_handlers:

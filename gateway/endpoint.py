@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass
 
 from starlette.responses import JSONResponse
@@ -85,7 +84,7 @@ class Gateway:
         # The token is checked once, at the upgrade: the socket ends when the token does.
         expires_at = self._auth.tokens.expires_at(upgrade.token or "")
         expiry = asyncio.get_running_loop().call_later(
-            max(0.0, expires_at - time.time()), _expire, conn)
+            max(0.0, expires_at - self._clock.now_ms() / 1000), _expire, conn)
         registered = silent = False
         try:
             came_online = await self.hub.add(conn)

@@ -62,7 +62,7 @@ class SnowflakeGenerator:
     """Issues strictly increasing Snowflake ids for one leased worker id.
 
     Not thread-safe: it is meant for one asyncio event loop (one thread); ``next_id`` never
-    awaits, so concurrent tasks cannot interleave inside it. Waits use ``clock.sleep`` and so
+    awaits, so concurrent tasks cannot interleave inside it. Waits use ``clock.block`` and so
     block the loop: at most about a millisecond when a millisecond's 4096 ids are used up, at
     most about ``max_backward_ms`` when the clock stepped back. A larger step back raises
     ``ClockMovedBackwardsError`` instead of ever repeating an id.
@@ -93,7 +93,7 @@ class SnowflakeGenerator:
         self._worker_bits = worker_id << WORKER_ID_SHIFT
         # Bound methods cached so the hot path does one attribute load per clock read.
         self._now_ms: Callable[[], int] = clock.now_ms
-        self._sleep: Callable[[float], None] = clock.sleep
+        self._sleep: Callable[[float], None] = clock.block
         self._max_backward_ms = max_backward_ms
         self._last_ms = -1  # ms of the last issued id
         self._seq = MAX_SEQUENCE  # sequence of the last issued id

@@ -7,12 +7,12 @@ import base64
 import hashlib
 import hmac
 import os
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 
+from idgen.clock import SYSTEM_CLOCK, Clock
 from inbox.core.errors import Unauthorized
 from inbox.core.models import Caller
 
@@ -65,12 +65,13 @@ class TokenIssuer:
 
     algorithm = "HS256"
 
-    def __init__(self, secret: str, ttl_s: int) -> None:
+    def __init__(self, secret: str, ttl_s: int, clock: Clock = SYSTEM_CLOCK) -> None:
         self._secret = secret
         self.ttl_s = ttl_s
+        self._clock = clock
 
     def issue(self, caller: Caller) -> IssuedToken:
-        now = int(time.time())
+        now = self._clock.now_ms() // 1000
         claims = {
             "sub": str(caller.user_id),
             "did": str(caller.device_id),

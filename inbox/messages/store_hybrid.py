@@ -59,10 +59,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 from collections.abc import Sequence
 from typing import Any
 
+from idgen.clock import SYSTEM_CLOCK, Clock
 from idgen.snowflake import min_id_for_ms
 from inbox.core.errors import DomainError, Unavailable
 from inbox.core.models import (
@@ -123,14 +123,15 @@ class HybridInboxStore:
         *,
         pending_ttl_ms: int = 5000,
         receipt_ttl_ms: int = 3_600_000,
-        clock_ms: Any = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        """Compose the two halves; ``clock_ms`` (Unix ms) is used only when Redis is down."""
+        """Compose the two halves; ``clock`` times appends (its wall time only serves
+        reads while Redis is down: otherwise Redis' own clock decides)."""
         self.log = log
         self.durable = durable
         self.timing = Timing(pending_ttl_ms, receipt_ttl_ms)
         self.pending_ttl_ms = pending_ttl_ms
-        self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
+        self._clock = clock
         self._reserves: Coalescer[Sequence[ReserveRequest], Reserved | NeedsSeed | Recovering]
         self._reserves = Coalescer(self._reserve_together)
 
@@ -148,7 +149,7 @@ class HybridInboxStore:
         """Append each batch atomically and durably, reserving them in list order."""
         if any(not batch.user_ids for batch in batches):
             raise ValueError("an append needs at least one inbox")
-        started = time.monotonic()
+        started = self._clock.monotonic()
         protocols = [AppendProtocol(b, _claim(b), self.timing, started) for b in batches]
         starts = [p.start() for p in protocols]
         lookups = [self._lookup(p) if step.lookup else None
@@ -159,7 +160,7 @@ class HybridInboxStore:
             await asyncio.gather(*(_cancelled(task) for task in lookups if task is not None))
             return list(await asyncio.gather(
                 *(self._finish(p, p.failed(exc)) for p in protocols)))
-        now = time.monotonic()
+        now = self._clock.monotonic()
         return list(await asyncio.gather(*(
             self._run(p, p.reserved(outcome, now), lookup)
             for p, outcome, lookup in zip(protocols, reserved, lookups, strict=True))))
@@ -182,20 +183,20 @@ class HybridInboxStore:
                        lookup: asyncio.Task[SendReceipt | None] | None) -> Action:
         """One step of ``p``; raises ``Unavailable`` when its store cannot answer."""
         if isinstance(action, Sleep):
-            await asyncio.sleep(action.seconds)
-            [outcome] = await self._reserve([p], time.monotonic())
-            return p.reserved(outcome, time.monotonic())
+            await self._clock.sleep(action.seconds)
+            [outcome] = await self._reserve([p], self._clock.monotonic())
+            return p.reserved(outcome, self._clock.monotonic())
         if isinstance(action, Lookup):
             task = self._lookup(p) if action.fresh or lookup is None else lookup
-            return p.looked_up(await task, time.monotonic())
+            return p.looked_up(await task, self._clock.monotonic())
         if isinstance(action, Settle):
             owner = p.batch.receipt_for
             assert owner is not None and p.batch.idempotency_key is not None  # noqa: S101
             settled = await self._settled(action.receipt, p.batch.idempotency_key, owner)
-            return p.settled(settled, time.monotonic())
+            return p.settled(settled, self._clock.monotonic())
         if isinstance(action, Write):
             await self.durable.write(action.append, action.receipt, action.ts_us)
-            return p.written(time.monotonic())
+            return p.written(self._clock.monotonic())
         if isinstance(action, Commit):
             cache = None
             if p.claim is not None and action.receipt is not None:
@@ -226,17 +227,17 @@ class HybridInboxStore:
         appends), seeding missing sequencers and waiting out recoveries."""
         requests = [_request(p) for p in protocols]
         while True:
-            now = time.monotonic()
+            now = self._clock.monotonic()
             for p in protocols:
                 p.sent(now)
             outcome = await self._reserves.submit(requests)
             if isinstance(outcome, list):
                 return outcome
-            step = unreserved(outcome, started, time.monotonic(), self.timing)
+            step = unreserved(outcome, started, self._clock.monotonic(), self.timing)
             if isinstance(step, Unavailable):
                 raise step
             if isinstance(step, Sleep):
-                await asyncio.sleep(step.seconds)
+                await self._clock.sleep(step.seconds)
             else:
                 await asyncio.gather(*(self._seed(uid) for uid in step.user_ids))
 
@@ -315,7 +316,7 @@ class HybridInboxStore:
         try:
             return await self._read_hot(user_id, after, limit)
         except LogUnavailable:
-            upto = self._time_safe(self._clock_ms())
+            upto = self._time_safe(self._clock.now_ms())
             entries = await self.durable.read(user_id, after, upto, limit + 1)
             return InboxPage(entries[:limit], len(entries) > limit)
 
@@ -369,12 +370,12 @@ class HybridInboxStore:
             if state.floor == 0:
                 return 0
         except LogUnavailable:
-            watermark = self._time_safe(self._clock_ms())
-        return await self.durable.max_position(user_id, self._clock_ms(), upto=watermark)
+            watermark = self._time_safe(self._clock.now_ms())
+        return await self.durable.max_position(user_id, self._clock.now_ms(), upto=watermark)
 
     async def history(self, conversation_id: str, before: int | None, limit: int) -> list[Message]:
         """Conversation history, newest first (from Cassandra)."""
-        return await self.durable.history(conversation_id, before, limit, self._clock_ms())
+        return await self.durable.history(conversation_id, before, limit, self._clock.now_ms())
 
     async def receipt(self, key: tuple[int, str]) -> SendReceipt | None:
         """Redis' receipt (always of a committed attempt), else Cassandra's if its attempt

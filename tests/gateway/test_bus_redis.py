@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from api.stores import open_redis
 from gateway.bus_redis import RedisLiveBus
+from idgen.clock import SYSTEM_CLOCK
 from inbox.core.errors import Unavailable
 from tests.servers.redis_server import RedisServer
 
@@ -19,13 +20,22 @@ Received = list[tuple[int, dict[str, Any]]]
 
 
 class Clock:
-    """A hand-driven clock (Unix ms) for registration expiry."""
+    """Hand-driven wall time (Unix ms) for registration expiry; waits are real."""
 
     def __init__(self) -> None:
         self.ms = 1_800_000_000_000
 
-    def __call__(self) -> int:
+    def now_ms(self) -> int:
         return self.ms
+
+    def monotonic(self) -> float:
+        return self.ms / 1000
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    def block(self, seconds: float) -> None:
+        raise AssertionError("the bus never blocks")
 
 
 @pytest.fixture
@@ -35,7 +45,8 @@ async def nodes(redis_server) -> AsyncIterator[Callable[..., Any]]:  # type: ign
 
     async def start(node_id: str, clock: Clock | None = None) -> tuple[RedisLiveBus, Received]:
         client = Redis.from_url(redis_server.url)
-        bus = RedisLiveBus(client, f"{node_id}-{random.randrange(10**9)}", ttl_s=30, clock_ms=clock)
+        bus = RedisLiveBus(client, f"{node_id}-{random.randrange(10**9)}", ttl_s=30,
+                           clock=clock or SYSTEM_CLOCK)
         got: Received = []
         bus.subscribe(lambda user_id, event: got.append((user_id, event)))
         await bus.start()

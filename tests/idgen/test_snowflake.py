@@ -41,7 +41,13 @@ class FakeClock:
         self.reads += 1
         return self.ns // 1_000_000
 
-    def sleep(self, seconds: float) -> None:
+    def monotonic(self) -> float:
+        return self.ns / 1e9
+
+    async def sleep(self, seconds: float) -> None:
+        self.block(seconds)
+
+    def block(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         if not self.frozen:
             self.ns += round(seconds * 1e9)
@@ -282,7 +288,7 @@ def test_zero_max_backward_refuses_any_regression() -> None:
 
 def test_a_clock_that_keeps_stepping_back_is_refused_after_a_bounded_wait() -> None:
     class Rewinding(FakeClock):
-        def sleep(self, seconds: float) -> None:  # every wait ends 900 ms back again
+        def block(self, seconds: float) -> None:  # every wait ends 900 ms back again
             self.sleeps.append(seconds)
 
     clock = Rewinding()

@@ -3,6 +3,7 @@ and builders for devices, drafts and jobs. Our own port implementations, not moc
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Protocol
 
@@ -32,7 +33,16 @@ class ManualClock:
         """The current hand-set time."""
         return self.ms
 
-    def sleep(self, seconds: float) -> None:
+    def monotonic(self) -> float:
+        """The hand-set time, in seconds."""
+        return self.ms / 1000
+
+    async def sleep(self, seconds: float) -> None:
+        """Advance by ``seconds`` at once (and let other tasks run)."""
+        self.advance(seconds)
+        await asyncio.sleep(0)
+
+    def block(self, seconds: float) -> None:
         """Advance by ``seconds`` at once."""
         self.advance(seconds)
 
