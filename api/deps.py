@@ -1,4 +1,8 @@
-"""Typed FastAPI dependencies: the services of this app and the authenticated caller."""
+"""Typed FastAPI dependencies: each route asks for the services it uses, and the caller.
+
+The services are built once, in the app's lifespan (``api.wiring``), and kept on
+``app.state``; these functions hand each route only its own.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,17 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.wiring import Services
+from gateway.presence_service import PresenceService
+from inbox.accounts.service import AccountService
 from inbox.accounts.throttle import client_key
+from inbox.conversations.mutes import MuteService
+from inbox.conversations.reads import ReadService
+from inbox.conversations.views import ConversationViews
 from inbox.core.models import Caller
+from inbox.groups.service import GroupService
+from inbox.messages.deletes import DeleteService
+from inbox.messages.service import MessageService
+from sync.service import SyncService
 
 _bearer = HTTPBearer(auto_error=False, description="the access_token from /v1/auth/login")
 
@@ -22,13 +35,60 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+def get_auth(services: ServicesDep) -> AccountService:
+    return services.auth
+
+
+def get_messages(services: ServicesDep) -> MessageService:
+    return services.messages
+
+
+def get_deletes(services: ServicesDep) -> DeleteService:
+    return services.deletes
+
+
+def get_sync(services: ServicesDep) -> SyncService:
+    return services.sync
+
+
+def get_groups(services: ServicesDep) -> GroupService:
+    return services.groups
+
+
+def get_views(services: ServicesDep) -> ConversationViews:
+    return services.conversation_views
+
+
+def get_reads(services: ServicesDep) -> ReadService:
+    return services.reads
+
+
+def get_mutes(services: ServicesDep) -> MuteService:
+    return services.mutes
+
+
+def get_presence(services: ServicesDep) -> PresenceService:
+    return services.presence
+
+
+AuthDep = Annotated[AccountService, Depends(get_auth)]
+MessagesDep = Annotated[MessageService, Depends(get_messages)]
+DeletesDep = Annotated[DeleteService, Depends(get_deletes)]
+SyncDep = Annotated[SyncService, Depends(get_sync)]
+GroupsDep = Annotated[GroupService, Depends(get_groups)]
+ViewsDep = Annotated[ConversationViews, Depends(get_views)]
+ReadsDep = Annotated[ReadService, Depends(get_reads)]
+MutesDep = Annotated[MuteService, Depends(get_mutes)]
+PresenceDep = Annotated[PresenceService, Depends(get_presence)]
+
+
 async def get_caller(
-    services: ServicesDep,
+    auth: AuthDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
     """The device a bearer token acts as (401 when missing, invalid, expired or logged out)."""
     token = credentials.credentials if credentials is not None else None
-    return await services.auth.authenticate(token)
+    return await auth.authenticate(token)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -123,7 +123,8 @@ def wire_services(settings: Settings, clock: Clock, stores: Stores, queue: PushQ
     accounts, inbox, bus = stores.accounts, stores.inbox, stores.bus
     tokens = TokenIssuer(settings.resolve_jwt_secret(), settings.token_ttl_s, clock)
     throttle = ClientThrottle(stores.ratelimiter, client_limits(settings))
-    auth = AccountService(accounts, tokens, stores.next_id, clock, throttle)
+    hub = Hub(bus)
+    auth = AccountService(accounts, tokens, stores.next_id, clock, throttle, sessions=hub)
 
     participants = Participants(stores.groups)
     views = ConversationViews(stores.conversations, inbox, accounts, stores.groups,
@@ -133,20 +134,18 @@ def wire_services(settings: Settings, clock: Clock, stores: Stores, queue: PushQ
                           settings.push_preview)
     messages = MessageService(inbox, accounts, stores.next_id, clock,
                               [LivePublisher(bus), planner],
+                              recipients=participants,  # group sends go to every member
                               steps=[ConversationIndex(stores.conversations, participants)],
                               limiter=stores.ratelimiter,
                               limits=SendLimits(settings.send_rate_per_s, settings.send_burst))
     reads = ReadService(stores.conversations, participants, messages, clock)
     deletes = DeleteService(stores.conversations, participants, messages, clock)
     groups = GroupService(stores.groups, accounts, messages, stores.next_id, clock)
-    messages.recipients = groups  # group sends fan out to every member
     sync = SyncService(inbox, accounts)
-    hub = Hub(bus)
     config = GatewayConfig(settings.heartbeat_interval_ms, settings.ws_queue_size)
-    handlers = FrameHandlers(messages, sync)
-    handlers.extra["read"] = read_handler(reads.mark_read)
     typing = TypingRelay(participants, stores.ratelimiter, hub, settings.typing_interval_s)
-    handlers.extra["typing"] = typing.op_typing
+    handlers = FrameHandlers(sync, {"read": read_handler(reads.mark_read),
+                                    "typing": typing.op_typing})
     presence = PresenceService(bus, hub, StoreContacts(stores.conversations, stores.groups),
                                accounts, clock, presence_window_ms(settings.heartbeat_interval_ms))
     gateway = Gateway(config, auth, accounts, inbox, hub, handlers, clock, throttle,

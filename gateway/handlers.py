@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from gateway import frames
 from gateway.connection import Connection
 from gateway.frames import ClientFrame, optional_id, require_id, require_str
 from inbox.core.models import Caller
-from inbox.messages.service import MessageService, SendRequest
+from inbox.messages.service import SendRequest
 from sync.metrics import ACKS, SYNCS
 from sync.service import SyncService
 
@@ -17,16 +17,19 @@ MarkRead = Callable[[Caller, str, int], Awaitable[bool]]
 
 
 class FrameHandlers:
-    """One method per client op; ``extra`` lets features (typing, read) add theirs."""
+    """The client ops and their handlers, as one table fixed at construction: the core ops
+    of this class, and those that features bring (``read``, ``typing``)."""
 
-    def __init__(self, messages: MessageService, sync: SyncService) -> None:
-        self._messages = messages
+    def __init__(self, sync: SyncService, features: Mapping[str, Handler]) -> None:
         self._sync = sync
-        self.extra: dict[str, Handler] = {}
+        self._ops: dict[str, Handler] = {
+            "ping": self.op_ping, "sync": self.op_sync, "ack": self.op_ack,
+            "send": self.op_send, **features,
+        }
 
     async def handle(self, conn: Connection, frame: ClientFrame) -> None:
         """Run the op's handler; DomainErrors are turned into ``error`` frames by the caller."""
-        handler = self.extra.get(frame.op) or getattr(self, f"op_{frame.op}", None)
+        handler = self._ops.get(frame.op)
         if handler is None:
             raise frames.FrameError(f"op {frame.op!r} is not served", code="unknown_op",
                                     ref=frame.ref)
@@ -59,7 +62,7 @@ class FrameHandlers:
 
 
 def read_handler(mark_read: MarkRead) -> Handler:
-    """The ``read`` op (``{conversation_id, up_to_msg_id}``) for ``FrameHandlers.extra``:
+    """The ``read`` op (``{conversation_id, up_to_msg_id}``), a feature of ``FrameHandlers``:
     no reply frame; the ``read`` entry reaches the reader's devices through their inboxes."""
 
     async def op_read(conn: Connection, frame: ClientFrame) -> None:

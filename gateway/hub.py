@@ -65,8 +65,13 @@ class Hub:
             elif kind == "frame" and conn.caller.device_id != event.get("skip_device"):
                 conn.send(event["frame"])
 
-    async def publish_logout(self, user_id: int, device_id: int) -> None:
+    async def end(self, user_id: int, device_id: int) -> None:
+        """Close the device's sockets on every node (a logout): 4001 after an error frame."""
         await self._bus.publish({user_id: [{"type": "logout", "device_id": device_id}]})
+
+    async def online_devices(self, user_id: int) -> set[int]:
+        """Devices of the user with a live connection on any node."""
+        return await self._bus.online_devices(user_id)
 
     async def relay(self, users_to_frames: dict[int, dict[str, Any]],
                     skip_device: int | None = None) -> None:

@@ -83,5 +83,5 @@ class TypingRelay:
         return True
 
     async def op_typing(self, conn: Connection, frame: ClientFrame) -> None:
-        """The frame handler (``FrameHandlers.extra["typing"]``); no reply on success."""
+        """The ``typing`` op's handler (a feature of ``FrameHandlers``); no reply on success."""
         await self.typing(conn.caller, require_str(frame, "conversation_id"))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import CallerDep, ServicesDep
+from api.deps import CallerDep, MutesDep, ReadsDep, ViewsDep
 from api.error_docs import AUTHED, WITH_BODY, errors
 from api.responses import ConversationOut, MessageOut
 from api.schemas import MuteIn, ReadIn
@@ -21,10 +21,10 @@ CONVERSATION_ERRORS = errors(*AUTHED, 403, 404, 422)
 
 
 @router.get("/conversations", responses=errors(*AUTHED))
-async def list_conversations(caller: CallerDep, services: ServicesDep
+async def list_conversations(caller: CallerDep, views: ViewsDep
                              ) -> list[ConversationOut]:
     """The caller's conversations, newest activity first, with title, last message, unread."""
-    summaries = await services.conversation_views.summaries(caller)
+    summaries = await views.summaries(caller)
     return [ConversationOut.model_validate(conversation_json(s)) for s in summaries]
 
 
@@ -32,27 +32,27 @@ async def list_conversations(caller: CallerDep, services: ServicesDep
 async def history(
     cid: str,
     caller: CallerDep,
-    services: ServicesDep,
+    views: ViewsDep,
     before: str | None = None,
     limit: Annotated[int, Query(description="1..200")] = HISTORY_DEFAULT_LIMIT,
 ) -> list[MessageOut]:
     """Messages before ``before`` (a msg_id), newest first, deleted ones left out."""
     before_id = parse_id(before, "before") if before is not None else None
-    page = await services.conversation_views.history(caller, cid, before_id, limit)
+    page = await views.history(caller, cid, before_id, limit)
     return [MessageOut.model_validate(message_json(m)) for m in page]
 
 
 @router.post("/conversations/{cid}/read", status_code=204,
              responses={**CONVERSATION_ERRORS, **errors(*WITH_BODY)})
-async def read(cid: str, body: ReadIn, caller: CallerDep, services: ServicesDep) -> Response:
+async def read(cid: str, body: ReadIn, caller: CallerDep, reads: ReadsDep) -> Response:
     """Mark read up to ``up_to_msg_id``; a stale or repeated read changes nothing."""
-    await services.reads.mark_read(caller, cid, body.up_to_msg_id)
+    await reads.mark_read(caller, cid, body.up_to_msg_id)
     return Response(status_code=204)
 
 
 @router.post("/conversations/{cid}/mute", status_code=204,
              responses={**CONVERSATION_ERRORS, **errors(*WITH_BODY)})
-async def mute(cid: str, body: MuteIn, caller: CallerDep, services: ServicesDep) -> Response:
+async def mute(cid: str, body: MuteIn, caller: CallerDep, mutes: MutesDep) -> Response:
     """No pushes for this conversation until ``until`` (null: forever; past: unmute)."""
-    await services.mutes.mute(caller, cid, body.until)
+    await mutes.mute(caller, cid, body.until)
     return Response(status_code=204)

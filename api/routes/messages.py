@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import CallerDep, ServicesDep
+from api.deps import CallerDep, DeletesDep, MessagesDep, SyncDep
 from api.error_docs import AUTHED, WITH_BODY, errors
 from api.responses import AckOut, ReceiptOut, SyncOut
 from api.schemas import AckIn, SendIn
@@ -25,37 +25,37 @@ REPLAYED = {"model": ReceiptOut, "description": "a replayed `client_msg_id`: the
 
 @router.post("/messages", status_code=201,
              responses={200: REPLAYED, **errors(*AUTHED, *WITH_BODY, 403, 404, 429)})
-async def send(body: SendIn, caller: CallerDep, services: ServicesDep, response: Response
+async def send(body: SendIn, caller: CallerDep, messages: MessagesDep, response: Response
                ) -> ReceiptOut:
     """Send a message; a replayed ``client_msg_id`` answers 200 with the original receipt."""
     request = SendRequest(body.body, body.client_msg_id, body.to_user, body.to_group)
-    receipt, replayed = await services.messages.send(caller, request)
+    receipt, replayed = await messages.send(caller, request)
     if replayed:
         response.status_code = 200
     return ReceiptOut.model_validate(receipt_json(receipt))
 
 
 @router.delete("/messages/{msg_id}", status_code=204, responses=errors(*AUTHED, 403, 404, 422))
-async def delete(msg_id: str, caller: CallerDep, services: ServicesDep,
+async def delete(msg_id: str, caller: CallerDep, deletes: DeletesDep,
                  scope: Annotated[str, Query(description="'me' or 'everyone'")] = "me"
                  ) -> Response:
     """Delete for ``me`` (own inbox and history only) or ``everyone`` (the sender, within
     24 h); a repeat changes nothing."""
-    await services.deletes.delete(caller, parse_id(msg_id, "msg_id"), parse_scope(scope))
+    await deletes.delete(caller, parse_id(msg_id, "msg_id"), parse_scope(scope))
     return Response(status_code=204)
 
 
 @router.get("/sync", response_model_exclude_unset=True, responses=errors(*AUTHED, 422))
 async def sync(
     caller: CallerDep,
-    services: ServicesDep,
+    sync_service: SyncDep,
     cur_max_msg_id: Annotated[str, Query(description="the largest entry id applied; 0 "
                                                      "for the whole inbox")] = "0",
     limit: Annotated[int, Query(description="1..1000")] = DEFAULT_LIMIT,
 ) -> SyncOut:
     """Inbox entries after ``cur_max_msg_id``, oldest first."""
     SYNCS.labels("rest").inc()
-    page = await services.sync.sync(
+    page = await sync_service.sync(
         caller.user_id, parse_id(cur_max_msg_id, "cur_max_msg_id"), limit
     )
     return SyncOut.model_validate({
@@ -66,8 +66,8 @@ async def sync(
 
 
 @router.post("/sync/ack", responses=errors(*AUTHED, *WITH_BODY))
-async def ack(body: AckIn, caller: CallerDep, services: ServicesDep) -> AckOut:
+async def ack(body: AckIn, caller: CallerDep, sync_service: SyncDep) -> AckOut:
     """Record how far this device has applied its inbox (never moves back)."""
     ACKS.labels("rest").inc()
-    cursor = await services.sync.ack(caller.device_id, body.cur_max_msg_id)
+    cursor = await sync_service.ack(caller.device_id, body.cur_max_msg_id)
     return AckOut(cur_max_msg_id=str(cursor))

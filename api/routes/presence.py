@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import CallerDep, ServicesDep
+from api.deps import CallerDep, PresenceDep
 from api.error_docs import AUTHED, errors
 from api.responses import PresenceMapOut
 from gateway.wire import rfc3339_or_none
@@ -32,11 +32,11 @@ def parse_user_ids(raw: str) -> list[int]:
 async def presence(
     user_ids: Annotated[str, Query(description="comma-separated user ids, at most 200")],
     _: CallerDep,
-    services: ServicesDep,
+    presence: PresenceDep,
 ) -> PresenceMapOut:
     """Each user's ``{status, last_seen}``: online while any of its devices holds a live
     connection (``last_seen`` is then now); an unknown id reads as offline, never seen."""
-    infos = await services.presence.statuses(parse_user_ids(user_ids))
+    infos = await presence.statuses(parse_user_ids(user_ids))
     return PresenceMapOut.model_validate(
         {str(uid): {"status": info.status.value, "last_seen": rfc3339_or_none(info.last_seen_ms)}
          for uid, info in infos.items()})

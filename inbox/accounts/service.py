@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from idgen.clock import Clock
 from inbox.accounts.port import AccountStore
@@ -46,6 +47,27 @@ def check_signup(username: str, password: str, display_name: str | None) -> None
         raise InvalidInput(f"display_name must be 1..{MAX_NAME} characters")
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """A device as its user sees it listed: online now or not, and when it was last seen."""
+
+    device: Device
+    online: bool
+    last_seen_ms: int | None
+
+
+class LiveSessions(Protocol):
+    """The devices' live connections, on every node (the gateway's ``Hub``)."""
+
+    async def online_devices(self, user_id: int) -> set[int]:
+        """Devices of the user holding a live connection."""
+        ...
+
+    async def end(self, user_id: int, device_id: int) -> None:
+        """Close the device's live connections (a logout), wherever they are."""
+        ...
+
+
 class AccountService:
     """Users, devices and the tokens that act as one device of one user."""
 
@@ -56,12 +78,15 @@ class AccountService:
         next_id: Callable[[], int],
         clock: Clock,
         throttle: ClientThrottle,
+        sessions: LiveSessions | None = None,
     ) -> None:
+        """``sessions``: the devices' live connections (None where there are none)."""
         self._accounts = accounts
         self.tokens = tokens
         self._next_id = next_id
         self._clock = clock
         self._throttle = throttle
+        self._sessions = sessions
 
     async def signup(self, username: str, password: str, display_name: str | None, *,
                      client: str) -> User:
@@ -152,13 +177,24 @@ class AccountService:
             raise NotFound(f"no user {username!r}")
         return user
 
-    async def devices(self, caller: Caller) -> list[Device]:
-        return await self._accounts.list_devices(caller.user_id)
+    async def devices(self, caller: Caller) -> list[DeviceStatus]:
+        """The caller's logged-in devices, each online or not; an online device's
+        ``last_seen`` is now."""
+        devices = await self._accounts.list_devices(caller.user_id)
+        online = (await self._sessions.online_devices(caller.user_id)
+                  if self._sessions is not None else set())
+        now_ms = self._clock.now_ms()
+        return [DeviceStatus(d, d.device_id in online,
+                             now_ms if d.device_id in online else d.last_seen_ms)
+                for d in devices]
 
     async def logout(self, caller: Caller, device_id: int) -> None:
-        """Log one of the caller's devices out; its token fails from now on."""
+        """Log one of the caller's devices out: its token fails from now on and its live
+        sockets, on any node, are closed (4001)."""
         await self._own_device(caller, device_id)
         await self._accounts.deactivate_device(device_id)
+        if self._sessions is not None:
+            await self._sessions.end(caller.user_id, device_id)
 
     async def set_push(self, caller: Caller, device_id: int, target: PushTarget) -> None:
         if target.provider not in PUSH_PROVIDERS:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from inbox.core.errors import Forbidden, NotFound
-from inbox.core.ids import ConversationRef, parse_conversation_id
+from inbox.core.ids import ConversationRef, group_conversation_id, parse_conversation_id
 from inbox.core.models import Caller, Group
 
 
@@ -54,6 +54,15 @@ class Participants:
             assert ref.user_ids is not None  # noqa: S101 (a direct ref)
             return list(dict.fromkeys(ref.user_ids))
         return list((await self._group(ref.group_id)).member_ids)
+
+    async def group_audience(self, caller: Caller, group_id: int) -> tuple[str, list[int]]:
+        """Who a group send goes to (``MessageService``'s ``Recipients``): the group's
+        conversation id and current members; NotFound for an unknown group, Forbidden for a
+        caller who is not a member."""
+        group = await self._group(group_id)
+        if caller.user_id not in group.member_ids:
+            raise Forbidden(f"not a member of group {group_id}")
+        return group_conversation_id(group_id), list(group.member_ids)
 
     async def _group(self, group_id: int) -> Group:
         group = await self._groups.get(group_id)

@@ -173,12 +173,6 @@ class GroupService:
         change = await self._groups.remove_member(group_id, user_id)
         await self._announce_latest(caller, change)
 
-    async def group_audience(self, caller: Caller, group_id: int) -> tuple[str, list[int]]:
-        """``Recipients`` for group sends: the conversation id and every current member;
-        Forbidden for non-members, NotFound for an unknown group."""
-        group = await self.get(caller, group_id)
-        return group_conversation_id(group_id), list(group.member_ids)
-
     async def _require_users(self, user_ids: Sequence[int]) -> None:
         users = await asyncio.gather(*(self._accounts.get_user(uid) for uid in user_ids))
         unknown = [uid for uid, user in zip(user_ids, users, strict=True) if user is None]

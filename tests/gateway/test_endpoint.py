@@ -34,7 +34,6 @@ from inbox.accounts.service import AccountService
 from inbox.accounts.store_sqlite import SqliteAccountStore
 from inbox.accounts.throttle import ClientLimits, ClientThrottle, Limit
 from inbox.core.errors import Unavailable
-from inbox.messages.service import MessageService
 from inbox.messages.store_sqlite import SqliteInboxStore
 from inbox.ratelimit.limiter_memory import MemoryRateLimiter
 from inbox.storage.sqlite_db import SqliteDatabase
@@ -125,8 +124,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     device, token = await auth.login("alice", PASSWORD, "cli", client="127.0.0.1")
     hub = Hub(bus)
     presence = PresenceService(bus, hub, StaticContacts(), accounts, clock, window_ms=1_000)
-    handlers = FrameHandlers(MessageService(inbox, accounts, next_id, clock),
-                             SyncService(inbox, accounts))
+    handlers = FrameHandlers(SyncService(inbox, accounts), {})
     gateway = Gateway(GatewayConfig(), auth, accounts, inbox, hub, handlers, clock, throttle,
                       presence)
 

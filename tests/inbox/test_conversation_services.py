@@ -92,10 +92,9 @@ async def world(db: SqliteDatabase, clock: ManualClock, ids: SnowflakeGenerator
     group_store, conversations = SqliteGroupStore(db), SqliteConversationStore(db)
     participants = Participants(group_store)
     flaky = FlakyInbox(inbox)  # the services write through it; tests read the real store
-    messages = MessageService(flaky, accounts, ids.next_id, clock,
+    messages = MessageService(flaky, accounts, ids.next_id, clock, recipients=participants,
                               steps=[ConversationIndex(conversations, participants)])
     groups = GroupService(group_store, accounts, messages, ids.next_id, clock)
-    messages.recipients = groups
     users = []
     for name in ("alice", "bob", "carol", "dave"):
         user = User(ids.next_id(), name, name.title(), "hash", clock.now_ms())

@@ -55,9 +55,9 @@ async def world(db: SqliteDatabase, clock: ManualClock, ids: SnowflakeGenerator
     store = SqliteGroupStore(db)
     listener = RecordingListener()
     flaky = FlakyInbox(inbox)
-    messages = MessageService(flaky, accounts, ids.next_id, clock, [listener])
+    messages = MessageService(flaky, accounts, ids.next_id, clock, [listener],
+                              recipients=Participants(store))
     groups = GroupService(store, accounts, messages, ids.next_id, clock)
-    messages.recipients = groups
     users = []
     for n in range(105):
         user_id = ids.next_id()
