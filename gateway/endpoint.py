@@ -64,18 +64,22 @@ class Gateway:
             return
         await ws.accept()
         conn = Connection(ws, caller, self._read_page, self.config.queue_size)
-        # hello goes first: frames relayed to this user can arrive while hub.add awaits
-        conn.send(frames.hello(conn.session_id, self.config.heartbeat_interval_ms))
         # The token is checked once, at the upgrade: the socket ends when the token does.
         expiry = asyncio.get_running_loop().call_later(
             max(0.0, self._auth.tokens.expires_at(token or "") - time.time()), _expire, conn)
         registered = silent = False
         try:
+            try:  # the head before hello: every entry stored once the client has it is streamed
+                conn.delivery.start_at(await self._inbox.head(caller.user_id))
+            finally:  # hello goes first, also before an error
+                conn.send(frames.hello(conn.session_id, self.config.heartbeat_interval_ms))
             came_online = await self.hub.add(conn)
             registered = True
             if self.presence is not None:  # no await in between: presence sees registry order
                 self.presence.connected(caller, came_online)
-            conn.delivery.start_at(await self._inbox.head(caller.user_id))
+            # Entries stored since the head was read may have been published before this node
+            # was registered for the user, to nobody: read them from the store.
+            conn.delivery.catch_up()
             conn.schedule_pump()
             silent = await self._receive_loop(conn)
         except Unavailable as exc:  # registry or inbox down: nothing to serve, come back later
