@@ -114,7 +114,7 @@ Reserved = list[Reservation | Replay | Busy]
 
 
 class HybridInboxStore:
-    """``inbox.store.InboxStore`` over ``RedisInboxLog`` + ``CassandraInbox`` (see above)."""
+    """``inbox.messages.port.InboxStore`` over ``RedisInboxLog`` + ``CassandraInbox`` (see above)."""
 
     def __init__(
         self,

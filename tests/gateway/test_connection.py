@@ -144,6 +144,7 @@ async def test_an_entry_whose_event_overtook_a_pending_one_follows_it() -> None:
     ws.flowing.set()
     conn = Connection(ws, Caller(1, 2), inbox.read, queue_size=8,  # type: ignore[arg-type]
                       pump_retry_s=60)
+    conn.start()
     conn.delivery.start_at(10)
     first, second = inbox.reserve(20), inbox.reserve(30)
     inbox.commit(30)
@@ -163,6 +164,7 @@ async def test_an_entry_announced_behind_a_fenced_send_is_read_again() -> None:
     ws.flowing.set()
     conn = Connection(ws, Caller(1, 2), inbox.read, queue_size=8,  # type: ignore[arg-type]
                       pump_retry_s=0.02)
+    conn.start()
     conn.delivery.start_at(10)
     inbox.reserve(20)
     second = inbox.reserve(30)
