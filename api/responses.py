@@ -170,4 +170,5 @@ class HealthOut(Out):
 
 class ReadyOut(Out):
     ready: bool
-    checks: dict[str, str] = Field(description="each store: 'ok' or 'unavailable' (the reason goes to the log)")
+    checks: dict[str, str] = Field(
+        description="each store: 'ok' or 'unavailable' (the reason goes to the log)")

@@ -17,10 +17,10 @@ from typing import Any, cast
 import pytest
 
 from idgen.snowflake import min_id_for_ms
+from inbox.conversations import store_cassandra as conversations_cassandra
 from inbox.conversations.port import ConversationStore
 from inbox.conversations.store_cassandra import CONVERSATION_STATEMENTS, CassandraConversationStore
 from inbox.conversations.store_sqlite import SqliteConversationStore
-from inbox.conversations import store_cassandra as conversations_cassandra
 from inbox.core.models import AppendBatch, EntryDraft, EntryKind, Message
 from inbox.messages.durable_cassandra import INBOX_STATEMENTS, CassandraInbox, DurableAppend
 from inbox.messages.store_sqlite import SqliteInboxStore
