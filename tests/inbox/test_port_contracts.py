@@ -179,7 +179,7 @@ async def test_devices_of_many_users_at_once(stores: Stores) -> None:
     assert await accounts.devices_of([]) == {}
     together = await asyncio.gather(accounts.devices_of([users[0]]),
                                     accounts.devices_of([users[1], users[3]]))
-    assert together == [{users[0]: found[users[0]]}, {users[1]: found[users[1]]}]
+    assert list(together) == [{users[0]: found[users[0]]}, {users[1]: found[users[1]]}]
 
 
 async def test_mutes(stores: Stores) -> None:
