@@ -63,7 +63,10 @@ class CutProxy:
             server.close()
             for writer in self._writers:
                 writer.transport.abort()
-            self._loop.run_until_complete(asyncio.sleep(0))
+            tasks = asyncio.all_tasks(self._loop)
+            for task in tasks:
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             self._loop.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

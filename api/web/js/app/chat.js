@@ -17,6 +17,7 @@ export class ChatView {
     this.messages = new Map(); // msg_id -> message
     this.hasMore = false;
     this.loading = false;
+    this.loadFailed = false;
     this.linked = new Set(); // outbox items whose message already came back as an entry
     this.lastTyping = 0;
     this.showMembers = false;
@@ -77,10 +78,20 @@ export class ChatView {
       this.render();
       this.list.scrollTop = first ? this.list.scrollHeight : this.list.scrollHeight - fromBottom;
     } catch (exc) {
-      if (cid === this.cid) this.notify(`History not loaded: ${exc.message}`);
+      if (cid !== this.cid) return;
+      this.loadFailed = true;
+      this.notify(`History not loaded: ${exc.message}`);
     } finally {
       this.loading = false;
     }
+  }
+
+  /** Back online: load the history that could not be loaded while offline. */
+  retryHistory() {
+    if (!this.loadFailed) return;
+    this.loadFailed = false;
+    this.notice.textContent = "";
+    this.loadOlder(this.messages.size === 0);
   }
 
   onScroll() {

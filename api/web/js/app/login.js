@@ -28,7 +28,7 @@ export function showLogin(root, { base, previous, notice, onLoggedIn }) {
     form.classList.add("busy");
     try {
       if (signup) await rest.signup(username, password, displayName || null);
-      const again = previous && previous.username === username ? previous.device_id : null;
+      const again = previous?.username === username && !previous.revoked ? previous.device_id : null;
       const login = await loginDevice(rest, username, password, again);
       const session = { user_id: login.user_id, username, device_id: login.device_id, token: login.access_token };
       saveSession(session);

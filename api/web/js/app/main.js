@@ -1,6 +1,6 @@
 // Entry point: the login screen, or the messenger for the stored session.
 
-import { clearSession, loadSession, saveSession } from "../client/storage.js";
+import { clearSession, loadSession, moveOutbox, saveSession } from "../client/storage.js";
 import { showLogin } from "./login.js";
 import { Messenger } from "./messenger.js";
 
@@ -9,8 +9,9 @@ const root = document.getElementById("root");
 
 function start(session) {
   const app = new Messenger(base, session, {
-    onStopped(code) { // the server refused the token: log in again as the same device
-      saveSession({ ...session, token: null });
+    onStopped(code) { // the token was refused: log in again (as the same device unless it
+      // was logged out, which the server says with `unauthorized`)
+      saveSession({ ...session, token: null, revoked: code === "unauthorized" });
       login(`Your session ended (${code}). Log in again; unsent messages are kept.`);
     },
     onLoggedOut() {
@@ -22,7 +23,16 @@ function start(session) {
 }
 
 function login(notice) {
-  showLogin(root, { base, previous: loadSession(), notice, onLoggedIn: start });
+  const previous = loadSession();
+  showLogin(root, {
+    base, previous, notice,
+    onLoggedIn(session) {
+      if (previous?.user_id === session.user_id && previous.device_id !== session.device_id) {
+        moveOutbox(session.user_id, previous.device_id, session.device_id);
+      }
+      start(session);
+    },
+  });
 }
 
 const session = loadSession();

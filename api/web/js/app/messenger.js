@@ -128,6 +128,7 @@ export class Messenger {
   }
 
   whenOnline() {
+    this.chat.retryHistory();
     for (const [cid, upTo] of Object.entries(this.pendingRead)) { // lost with the last socket?
       const conv = this.model.convs[cid];
       if (conv && cmp(conv.myRead, upTo) < 0) this.client.read(cid, upTo);

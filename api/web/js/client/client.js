@@ -207,16 +207,16 @@ export class Client extends EventTarget {
     this.outbox.onDisconnect();
     this.stream.onDisconnect();
     if (this.stopped) return;
-    let refusedStatus = null;
+    let refused = null;
     if (!closed.hello && closed.code === null) {
       try {
         await this.rest.me(); // the browser hides why an upgrade failed: ask over HTTP
       } catch (exc) {
-        refusedStatus = exc.status;
+        refused = { status: exc.status, code: exc.code };
       }
     }
     if (this.stopped) return;
-    const next = plan({ ...closed, refusedStatus }, this.backoff);
+    const next = plan({ ...closed, refused }, this.backoff);
     if (next.stop) {
       this.stopped = true;
       this.setStatus("stopped");

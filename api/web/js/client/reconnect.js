@@ -8,21 +8,20 @@
 //
 // A browser never sees why an upgrade was refused (the socket just closes with 1006), so the
 // client asks `GET /v1/users/me` after a socket that never said hello and passes that
-// status here as `refusedStatus`.
+// answer here as `refused` ({status, code}).
 
 export const CLOSE_HEARTBEAT = 4000;
 export const CLOSE_UNAUTHORIZED = 4001;
 export const CLOSE_TRY_AGAIN = 1013;
 
 /**
- * `closed`: `{code, error, goawayMs, uptimeMs, refusedStatus}` (any may be null);
- * returns `{delayMs}` or `{stop: code}`; updates `backoff`.
+ * `closed`: `{code, error, goawayMs, uptimeMs, refused}` (any may be null);
+ * returns `{delayMs}` or `{stop: code}` (the server's error code); updates `backoff`.
  */
 export function plan(closed, backoff) {
   if ((closed.uptimeMs ?? 0) >= backoff.policy.stableAfterMs) backoff.reset();
-  if (closed.refusedStatus === 401 || closed.refusedStatus === 403) {
-    return { stop: "unauthorized" };
-  }
+  const refused = closed.refused;
+  if (refused && (refused.status === 401 || refused.status === 403)) return { stop: refused.code };
   if (closed.code === CLOSE_UNAUTHORIZED) return { stop: closed.error?.code ?? "unauthorized" };
   if (closed.goawayMs != null) {
     backoff.reset();

@@ -17,6 +17,18 @@ export const loadSession = () => read(SESSION_KEY);
 export const saveSession = (session) => localStorage.setItem(SESSION_KEY, JSON.stringify(session));
 export const clearSession = () => localStorage.removeItem(SESSION_KEY);
 
+/** After logging in as a new device of the same user (the old one was logged out), its
+ * unsent messages move over: `client_msg_id` keys are per user, so none is stored twice. */
+export function moveOutbox(userId, fromDevice, toDevice) {
+  const from = new DeviceStore(userId, fromDevice);
+  const to = new DeviceStore(userId, toDevice);
+  for (const item of from.state.outbox) {
+    if (!to.state.outbox.some((i) => i.client_msg_id === item.client_msg_id)) to.state.outbox.push(item);
+  }
+  to.save();
+  from.drop();
+}
+
 /** One device's record: `state` is `{cursor, outbox, app}`; `save()` writes it whole. */
 export class DeviceStore {
   constructor(userId, deviceId) {
