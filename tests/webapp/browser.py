@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
@@ -43,7 +43,7 @@ class Message:
     msg_id: str
 
 
-@dataclass
+@dataclass(eq=False)
 class Browser:
     """One Chromium window on the app."""
 
@@ -80,8 +80,9 @@ class Browser:
             except StaleElementReferenceException:
                 return None
 
-        return WebDriverWait(self.driver, timeout_s, poll_frequency=0.05).until(
+        found = WebDriverWait(self.driver, timeout_s, poll_frequency=0.05).until(
             poll, f"timed out waiting for {what}")
+        return cast(T, found)
 
     def find(self, css: str) -> WebElement:
         return self.driver.find_element(By.CSS_SELECTOR, css)
@@ -143,8 +144,12 @@ class Browser:
         self.find("#signup-button").click()
         self.wait_online()
 
-    def wait_online(self) -> None:
-        self.wait(lambda: self.find_all("#status[data-state=online]"), "the app to be online")
+    def wait_online(self, timeout_s: float = WAIT_S) -> None:
+        self.wait_status("online", timeout_s)
+
+    def wait_status(self, state: str, timeout_s: float = WAIT_S) -> None:
+        """Wait for the connection state the app shows (online, offline, ...)."""
+        self.wait(lambda: self.status() == state, f"the app to be {state}", timeout_s)
 
     def start_chat(self, username: str) -> None:
         self.fill("#new-chat input[name=username]", username)
@@ -152,9 +157,13 @@ class Browser:
         self.wait(lambda: self.find("#chat-title").is_displayed(), "the chat to open")
 
     def open_conversation(self, title: str) -> None:
-        self.wait(lambda: [li for li in self.find_all("#conversations li")
-                           if li.find_element(By.CSS_SELECTOR, ".title").text.endswith(title)],
-                  f"conversation {title!r} in the list")[0].click()
+        """Click the conversation whose title ends with ``title`` (the list re-renders as
+        events arrive, so it is found and clicked in one step)."""
+        self.wait(lambda: self.driver.execute_script("""
+            const li = [...document.querySelectorAll('#conversations li')]
+              .find(li => li.querySelector('.title').textContent.endsWith(arguments[0]));
+            if (li) li.click();
+            return Boolean(li);""", title), f"conversation {title!r} in the list")
         self.wait(lambda: self.text("#chat-title").endswith(title), f"chat {title!r} open")
 
     def send(self, text: str) -> None:
@@ -172,7 +181,7 @@ class Browser:
 
     def collect_logs(self) -> list[dict[str, Any]]:
         try:
-            self.logs.extend(self.driver.get_log("browser"))
+            self.logs.extend(self.driver.get_log("browser"))  # type: ignore[no-untyped-call]
         except WebDriverException:
             pass
         return self.logs

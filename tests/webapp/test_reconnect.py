@@ -31,7 +31,7 @@ def test_offline_browser_catches_up_and_sends_its_outbox(web_server: MessengerPr
         block_rest(bob)
         proxy.refused = ("/v1/",)
         proxy.cut()
-        bob.wait(lambda: bob.status() == "offline", "bob to notice he is offline")
+        bob.wait_status("offline")
         for text in ("away 1", "away 2", "away 3"):
             alice.send(text)
         bob.send("queued 1")
@@ -41,7 +41,7 @@ def test_offline_browser_catches_up_and_sends_its_outbox(web_server: MessengerPr
 
         # A reload while offline: the outbox is still there, and still pending.
         bob.driver.refresh()
-        bob.wait(lambda: bob.status() == "offline", "the reloaded app to be offline")
+        bob.wait_status("offline")
         outbox = bob.local_storage(_device_key(bob))["outbox"]
         assert [item["body"] for item in outbox] == ["queued 1", "queued 2"]
         bob.open_conversation("Alice")
@@ -51,7 +51,7 @@ def test_offline_browser_catches_up_and_sends_its_outbox(web_server: MessengerPr
         # Back online: the missed messages arrive once, in order; the queued ones are sent.
         block_rest(bob, blocked=False)
         proxy.refused = ()
-        bob.wait(lambda: bob.status() == "online", "bob back online", BACK_ONLINE_S)
+        bob.wait_online(BACK_ONLINE_S)
         expected = ["before", "away 1", "away 2", "away 3", "queued 1", "queued 2"]
         bob.wait_bodies(expected)
         alice.wait_bodies(expected)
@@ -75,11 +75,11 @@ def test_server_restart(tmp_path: Path, browsers: Browsers) -> None:
         bob.wait_bodies(["one"])
 
         server.stop()  # the sockets close with 1012
-        bob.wait(lambda: bob.status() == "offline", "bob offline")
+        bob.wait_status("offline")
         alice.send("two")  # queued until the server is back
         server.start()
         for browser in (alice, bob):
-            browser.wait(lambda b=browser: b.status() == "online", "online again", BACK_ONLINE_S)
+            browser.wait_online(BACK_ONLINE_S)
         bob.wait_bodies(["one", "two"])
         alice.wait_bodies(["one", "two"])
     finally:
@@ -109,7 +109,7 @@ def test_logged_out_device_stops_and_asks_to_log_in(web_server: MessengerProcess
         browser.start_chat(dave.username)
         proxy.refused = ("/v1/ws",)
         proxy.cut()
-        browser.wait(lambda: browser.status() == "offline", "the app offline")
+        browser.wait_status("offline")
         browser.send("sent by the next device")
         session = browser.local_storage("messenger.session")
         r = http.delete(f"/v1/devices/{session['device_id']}",

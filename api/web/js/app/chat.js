@@ -15,6 +15,7 @@ export class ChatView {
     this.app = app;
     this.cid = null;
     this.messages = new Map(); // msg_id -> message
+    this.rendered = new Map(); // row id -> {key, li}: rows reused while unchanged
     this.hasMore = false;
     this.loading = false;
     this.loadFailed = false;
@@ -24,8 +25,15 @@ export class ChatView {
     this.title = h("h2", { id: "chat-title" });
     this.subtitle = h("span", { class: "subtitle", id: "chat-subtitle" });
     this.typingLine = h("div", { class: "typing", id: "typing" });
-    this.actions = h("div", { class: "actions" });
-    this.panel = h("section", { class: "members", id: "members", hidden: true });
+    this.membersToggle = h("button", { class: "link", id: "members-toggle", onclick: () => { this.showMembers = !this.showMembers; this.render(); } }, "Members");
+    this.actions = h("div", { class: "actions" }, this.membersToggle);
+    this.memberList = h("ul", {});
+    this.panel = h("section", { class: "members", id: "members", hidden: true },
+      this.memberList,
+      h("form", { class: "inline", id: "add-member", onsubmit: (e) => this.addMember(e) },
+        h("input", { name: "username", placeholder: "Add by username", required: true, autocomplete: "off" }),
+        h("button", { type: "submit" }, "Add")),
+      h("button", { class: "danger", id: "leave-group", onclick: () => this.leave() }, "Leave group"));
     this.list = h("ol", { class: "messages", id: "messages", onscroll: () => this.onScroll() });
     this.notice = h("p", { class: "notice", id: "chat-notice", role: "status" });
     this.input = h("textarea", { name: "body", id: "composer-input", rows: 2, placeholder: "Message", oninput: () => this.onTyping(), onkeydown: (e) => this.onKey(e) });
@@ -46,6 +54,7 @@ export class ChatView {
     if (cid === this.cid) return;
     this.cid = cid;
     this.messages = new Map();
+    this.rendered = new Map();
     this.hasMore = true;
     this.showMembers = false;
     this.notice.textContent = "";
@@ -169,24 +178,17 @@ export class ChatView {
   }
 
   renderActions(conv) {
-    this.actions.replaceChildren(...(conv.kind === "group" ? [
-      h("button", { class: "link", id: "members-toggle", onclick: () => { this.showMembers = !this.showMembers; this.render(); } }, "Members"),
-    ] : []));
+    this.membersToggle.hidden = conv.kind !== "group";
     this.panel.hidden = !(conv.kind === "group" && this.showMembers);
     if (this.panel.hidden) return;
     const app = this.app;
-    const gid = conv.cid.slice(2);
-    this.panel.replaceChildren(
-      h("ul", {}, conv.members.map((id) => h("li", { dataset: { userId: id } },
-        app.name(id), id === conv.ownerId ? " (owner)" : "", id === app.me ? " (you)" : ""))),
-      h("form", { class: "inline", id: "add-member", onsubmit: (e) => this.addMember(e, gid) },
-        h("input", { name: "username", placeholder: "Add by username", required: true, autocomplete: "off" }),
-        h("button", { type: "submit" }, "Add")),
-      h("button", { class: "danger", id: "leave-group", onclick: () => this.leave(gid) }, "Leave group"));
+    this.memberList.replaceChildren(...conv.members.map((id) => h("li", { dataset: { userId: id } },
+      app.name(id), id === conv.ownerId ? " (owner)" : "", id === app.me ? " (you)" : "")));
   }
 
-  async addMember(event, gid) {
+  async addMember(event) {
     event.preventDefault();
+    const gid = this.cid.slice(2);
     try {
       const user = await this.app.rest.findUser(fields(event.target).username);
       await this.app.rest.addMembers(gid, [user.user_id]);
@@ -196,7 +198,8 @@ export class ChatView {
     }
   }
 
-  async leave(gid) {
+  async leave() {
+    const gid = this.cid.slice(2);
     try {
       await this.app.rest.removeMember(gid, this.app.me);
     } catch (exc) {
@@ -211,12 +214,25 @@ export class ChatView {
     const sorted = [...this.messages.values()].sort((a, b) => cmp(a.msg_id, b.msg_id));
     const pending = app.client.outbox.items.filter((i) => i.conversation_id === conv.cid && !this.linked.has(i.client_msg_id));
     const older = h("li", { class: "older", id: "load-older", onclick: () => this.loadOlder() }, this.loading ? "Loading…" : "Older messages");
+    const rendered = new Map();
+    const keep = (id, key, build) => { // reuse an unchanged row (a click on it stays valid)
+      const old = this.rendered.get(id);
+      const li = old?.key === key ? old.li : build();
+      rendered.set(id, { key, li });
+      return li;
+    };
     list.replaceChildren(
       ...(this.hasMore ? [older] : []),
-      ...sorted.map((msg) => this.message(conv, msg)),
-      ...pending.map((item) => h("li", { class: "msg mine pending", dataset: { clientMsgId: item.client_msg_id, state: "pending" } },
-        h("div", { class: "body" }, item.body),
-        h("div", { class: "meta" }, h("span", { class: "state" }, "pending")))));
+      ...sorted.map((msg) => {
+        const mine = msg.sender_id === app.me;
+        const key = [msg.body, mine ? deliveryState(conv, msg) : app.name(msg.sender_id)].join("\n");
+        return keep(msg.msg_id, key, () => this.message(conv, msg));
+      }),
+      ...pending.map((item) => keep(`pending:${item.client_msg_id}`, "", () =>
+        h("li", { class: "msg mine pending", dataset: { clientMsgId: item.client_msg_id, state: "pending" } },
+          h("div", { class: "body" }, item.body),
+          h("div", { class: "meta" }, h("span", { class: "state" }, "pending"))))));
+    this.rendered = rendered;
     if (nearBottom) list.scrollTop = list.scrollHeight;
   }
 
