@@ -39,7 +39,13 @@ export class Messenger {
   listen() {
     const on = (type, fn) => this.client.addEventListener(type, (event) => fn(event.detail));
     on("entries", (entries) => {
-      for (const e of entries) if (e.kind === "message") delete this.typing[e.conversation_id]?.[e.sender_id];
+      const newPeers = [];
+      for (const e of entries) {
+        if (e.kind !== "message") continue;
+        delete this.typing[e.conversation_id]?.[e.sender_id];
+        if (e.conversation_id.startsWith("d:") && !(e.sender_id in this.presence)) newPeers.push(e.sender_id);
+      }
+      this.fetchPresence(newPeers); // a new contact: presence frames come only on changes
       this.chat.onEntries(entries);
       this.refreshStale();
       this.render();

@@ -75,6 +75,11 @@ export class Sidebar {
     this.list.replaceChildren(...listed(this.app.model).map((conv) => this.item(conv)));
   }
 
+  sender(conv, msg) {
+    if (msg.sender_id === this.app.me) return "You: ";
+    return conv.kind === "group" ? `${this.app.name(msg.sender_id)}: ` : "";
+  }
+
   item(conv) {
     const app = this.app;
     const unread = app.unread(conv);
@@ -90,7 +95,7 @@ export class Sidebar {
       h("span", { class: "title" }, online ? h("span", { class: "dot", title: "online" }) : null, app.title(conv)),
       last ? h("time", {}, clock(last.created_at)) : null),
     h("div", { class: "row" },
-      h("span", { class: "last" }, last ? `${last.sender_id === app.me ? "You: " : ""}${last.body}` : "no messages yet"),
+      h("span", { class: "last" }, last ? `${this.sender(conv, last)}${last.body}` : "no messages yet"),
       unread ? h("span", { class: "badge" }, String(unread)) : null));
   }
 }
