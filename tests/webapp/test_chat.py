@@ -36,6 +36,7 @@ def test_two_browsers_chat_live(server: MessengerProcess, browsers: Browsers) ->
     row = {"cid": "", "title": "Alice", "last": "hi Bob", "unread": "1"}
     bob.wait(lambda: [{**r, "cid": ""} for r in bob.conversations()] == [row],
              f"{row} in bob's list")
+    bob.wait(lambda: bob.find_all("#conversations li .dot"), "alice shown online")
 
     # Opening it reads it: Bob's badge clears and Alice sees her message read.
     bob.open_conversation("Alice")

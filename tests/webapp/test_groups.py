@@ -40,6 +40,7 @@ def test_group_of_three(web_server: MessengerProcess, browsers: Browsers) -> Non
     senders = [el.text for el in alice.find_all("#messages li.msg .sender")]
     assert senders == ["Bob", "Carol"]  # others' names shown in groups
     assert [m.state for m in alice.messages() if m.mine] == ["sent"]  # no receipts in groups
+    assert alice.conversations()[0]["last"] == "Carol: me too"
 
     carol.find("#members-toggle").click()
     carol.find("#leave-group").click()
@@ -48,3 +49,17 @@ def test_group_of_three(web_server: MessengerProcess, browsers: Browsers) -> Non
     alice.wait(lambda: members(alice) == ["Alice (owner) (you)", "Bob"], "carol gone")
     bob.send("bye Carol")
     alice.wait_bodies([*everyone, "bye Carol"])
+
+    # A queued message the server refuses for good (Carol left) is dropped and reported.
+    group_id = alice.conversations()[0]["cid"]
+    key = carol.driver.execute_script("""
+        const s = JSON.parse(localStorage.getItem('messenger.session'));
+        const key = `messenger.device.${s.user_id}.${s.device_id}`;
+        const device = JSON.parse(localStorage.getItem(key));
+        device.outbox.push({client_msg_id: 'late-1', body: 'too late', conversation_id: arguments[0],
+                            to_group: arguments[0].slice(2)});
+        localStorage.setItem(key, JSON.stringify(device));
+        return key;""", group_id)
+    carol.driver.refresh()
+    carol.wait(lambda: "Not sent: “too late”" in carol.text("#sidebar-error"), "the refusal")
+    assert carol.local_storage(key)["outbox"] == []

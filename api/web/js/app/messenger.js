@@ -55,7 +55,9 @@ export class Messenger {
       this.render();
     });
     for (const type of ["sent", "outbox"]) on(type, () => this.render());
-    on("failed", ({ item, error }) => this.chat.notify(`Not sent: “${item.body.slice(0, 40)}”: ${error.message}`));
+    on("failed", ({ item, error }) => { // refused for good: dropped from the outbox
+      this.sidebar.error.textContent = `Not sent: “${item.body.slice(0, 40)}”: ${error.message}`;
+    });
     on("presence", (frame) => {
       this.presence[frame.user_id] = { status: frame.status, last_seen: frame.last_seen };
       this.render();
