@@ -1,4 +1,4 @@
-"""Make the web app's screenshot for the docs: ``python -m tests.webapp.screenshot docs/webapp.png``.
+"""The web app's screenshot for the docs: ``python -m tests.webapp.screenshot docs/webapp.png``.
 
 Starts a throwaway embedded server, lets three people chat in a 1:1 and a group, and saves
 what Alice sees.

@@ -56,8 +56,8 @@ def test_group_of_three(web_server: MessengerProcess, browsers: Browsers) -> Non
         const s = JSON.parse(localStorage.getItem('messenger.session'));
         const key = `messenger.device.${s.user_id}.${s.device_id}`;
         const device = JSON.parse(localStorage.getItem(key));
-        device.outbox.push({client_msg_id: 'late-1', body: 'too late', conversation_id: arguments[0],
-                            to_group: arguments[0].slice(2)});
+        device.outbox.push({client_msg_id: 'late-1', body: 'too late',
+                            conversation_id: arguments[0], to_group: arguments[0].slice(2)});
         localStorage.setItem(key, JSON.stringify(device));
         return key;""", group_id)
     carol.driver.refresh()
