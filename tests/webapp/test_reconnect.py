@@ -7,25 +7,33 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.api.server import MessengerProcess, new_account, sync_all
-from tests.webapp.browser import block_rest, settle
+from tests.webapp.browser import Browser, block_rest, settle
 from tests.webapp.conftest import Browsers, start_server, username
 from tests.webapp.proxy import CutProxy
 
 BACK_ONLINE_S = 30.0  # the backoff ceiling after a few failures, plus the reconnect
 
 
+def chatting(browsers: Browsers, alice_url: str, bob_url: str, first: str
+             ) -> tuple[Browser, Browser]:
+    """Alice and Bob signed up (through these URLs), with Alice's ``first`` message open in
+    both windows."""
+    alice, bob = browsers.new(), browsers.new()
+    a_name, b_name = username("alice"), username("bob")
+    alice.signup(alice_url, a_name, display_name="Alice")
+    bob.signup(bob_url, b_name, display_name="Bob")
+    alice.start_chat(b_name)
+    alice.send(first)
+    bob.open_conversation("Alice")
+    bob.wait_bodies([first])
+    return alice, bob
+
+
 def test_offline_browser_catches_up_and_sends_its_outbox(web_server: MessengerProcess,
                                                          browsers: Browsers) -> None:
     with CutProxy(web_server.port) as proxy:
-        alice, bob = browsers.new(), browsers.new()
+        alice, bob = chatting(browsers, web_server.url, proxy.url, "before")
         bob.allow_network_errors = True  # his connections fail while the network is down
-        a_name, b_name = username("alice"), username("bob")
-        alice.signup(web_server.url, a_name, display_name="Alice")
-        bob.signup(proxy.url, b_name, display_name="Bob")
-        alice.start_chat(b_name)
-        alice.send("before")
-        bob.open_conversation("Alice")
-        bob.wait_bodies(["before"])
 
         # The network drops: the socket dies and nothing reaches the server any more.
         block_rest(bob)
@@ -63,16 +71,9 @@ def test_offline_browser_catches_up_and_sends_its_outbox(web_server: MessengerPr
 def test_server_restart(tmp_path: Path, browsers: Browsers) -> None:
     server = start_server(tmp_path, {})
     try:
-        alice, bob = browsers.new(), browsers.new()
+        alice, bob = chatting(browsers, server.url, server.url, "one")
         for browser in (alice, bob):
             browser.allow_network_errors = True  # refused while the server is down
-        a_name, b_name = username("alice"), username("bob")
-        alice.signup(server.url, a_name, display_name="Alice")
-        bob.signup(server.url, b_name, display_name="Bob")
-        alice.start_chat(b_name)
-        alice.send("one")
-        bob.open_conversation("Alice")
-        bob.wait_bodies(["one"])
 
         server.stop()  # the sockets close with 1012
         bob.wait_status("offline")
@@ -131,8 +132,6 @@ def test_logged_out_device_stops_and_asks_to_log_in(web_server: MessengerProcess
                      == ["sent by the next device"], "the queued message to reach dave")
 
 
-def _device_key(browser: object) -> str:
-    from tests.webapp.browser import Browser
-    assert isinstance(browser, Browser)
+def _device_key(browser: Browser) -> str:
     session = browser.local_storage("messenger.session")
     return f"messenger.device.{session['user_id']}.{session['device_id']}"
