@@ -17,7 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from gateway import frames, metrics
 from gateway.connection import CLOSE_HEARTBEAT, CLOSE_TRY_AGAIN, CLOSE_UNAUTHORIZED, Connection
 from gateway.handlers import FrameHandlers
-from gateway.handshake import read_upgrade
+from gateway.handshake import SUBPROTOCOL, is_browser, read_upgrade, refusal_close_code
 from gateway.hub import Hub
 from gateway.presence_service import PresenceService
 from gateway.sends import SendMany
@@ -168,14 +168,20 @@ class Gateway:
                                    frame.ref))
 
     async def _refuse(self, ws: WebSocket, exc: DomainError) -> None:
+        """An HTTP error before the handshake for apps and tools; a browser (which would see
+        only a 1006 close) gets an accepted socket, an ``error`` frame saying why and a close
+        code it can act on (``refusal_close_code``)."""
         body = {"error": {"code": exc.code, "message": exc.message}}
-        if "websocket.http.response" in ws.scope.get("extensions", {}):
+        browser = is_browser(ws.headers)
+        if not browser and "websocket.http.response" in ws.scope.get("extensions", {}):
             await ws.send_denial_response(
                 JSONResponse(body, status_code=exc.status, headers=exc.http_headers))
             return
-        await ws.accept()
-        await ws.send_json(frames.error(exc.code, exc.message))
-        await ws.close(CLOSE_UNAUTHORIZED, exc.code)
+        offered = ws.scope.get("subprotocols", ())
+        await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+        await ws.send_json(frames.error_for(exc))
+        await ws.close(refusal_close_code(exc.status) if browser else CLOSE_UNAUTHORIZED,
+                       exc.code)
 
     async def _touch(self, caller: Caller) -> None:
         try:
