@@ -1,5 +1,5 @@
 """How promptly real nodes recover from store faults, and that readiness tells the truth
-meanwhile (docs/operations.md, "Recovery").
+meanwhile (docs/operations.md, "When a store goes away").
 
 - Redis restarted empty under two nodes: each node keeps (re-takes) its own worker id, so
   sends and logins work again as soon as the inboxes' recovery window allows, and
