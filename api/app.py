@@ -16,6 +16,7 @@ from api.errors import BodyLimit, install_error_handlers
 from api.metrics import HttpMetrics
 from api.routes import accounts, conversations, groups, messages, ops, presence
 from api.settings import Settings
+from api.webapp import install_webapp
 from api.wiring import open_services
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Messenger:
                   lifespan=lifespan, docs_url=None, redoc_url=None,
                   responses=errors(*ANY_ROUTE))
     install_docs(app)  # /docs and /redoc with local assets (no CDN)
+    install_webapp(app)  # the browser app at /app/
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(HttpMetrics)  # outermost: counts the body limit's refusals too
