@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from inbox.core.errors import DomainError, RateLimited
+from inbox.core.errors import DomainError
 from inbox.core.ids import parse_id
 
 CLIENT_OPS = frozenset({"sync", "send", "ack", "typing", "read", "ping"})
@@ -100,10 +100,10 @@ def error(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
 
 
 def error_for(exc: DomainError, ref: str | None = None) -> dict[str, Any]:
-    """The ``error`` frame of a refusal; a rate limit says when to try again
-    (``retry_after_ms``)."""
+    """The ``error`` frame of a refusal; one that knows when to try again (a rate limit, a
+    send whose key another attempt holds) says so (``retry_after_ms``)."""
     frame = error(exc.code, exc.message, ref)
-    if isinstance(exc, RateLimited):
+    if exc.retry_after_s is not None:
         frame["retry_after_ms"] = exc.retry_after_ms
     return frame
 

@@ -26,7 +26,8 @@ async def healthz() -> HealthOut:
 @router.get("/readyz", responses={503: {"model": ReadyOut,
                                         "description": "some store does not answer"}})
 async def readyz(services: ServicesDep, response: Response) -> ReadyOut:
-    """200 when every store answers; 503 naming the ones that do not."""
+    """200 when every store answers (and, in production, a worker id is leased: sends need
+    one); 503 naming the ones that do not."""
     report: dict[str, str] = {}
     for name, store in services.checks.items():
         try:
