@@ -67,12 +67,12 @@ class TooLarge(DomainError):
     code = "message_too_large"
 
 
-class RateLimited(DomainError):
-    status = 429
-    code = "rate_limited"
+class RetryAfter(DomainError):
+    """A refusal that says when to come back: ``Retry-After`` over HTTP, ``retry_after_ms``
+    in an ``error`` frame."""
 
-    def __init__(self, message: str, *, retry_after_s: float) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, retry_after_s: float, code: str | None = None) -> None:
+        super().__init__(message, code=code)
         self.retry_after_s = retry_after_s
 
     @property
@@ -88,6 +88,19 @@ class RateLimited(DomainError):
     def retry_after_ms(self) -> int:
         """Milliseconds to wait, rounded up, at least 1 (the ``error`` frame's field)."""
         return max(1, math.ceil(self.retry_after_s * 1000))
+
+
+class RateLimited(RetryAfter):
+    status = 429
+    code = "rate_limited"
+
+
+class NodeBusy(RetryAfter):
+    """This node takes no new WebSocket now, another node (or this one later) will: it is
+    draining (``draining``) or admitting upgrades at its limit (``overloaded``)."""
+
+    status = 503
+    code = "overloaded"
 
 
 class Unavailable(DomainError):

@@ -1,6 +1,7 @@
 """The ``/v1/ws`` endpoint over a real uvicorn and a real client, with a live bus of our own
 whose registry calls can fail: a socket that cannot be registered is refused cleanly and
-leaves nothing behind; one that cannot be unregistered is still cleaned up."""
+leaves nothing behind; one that cannot be unregistered is still cleaned up. A drain tells the
+socket to go away, answers its send in flight, closes it with 1001 and refuses new ones."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 import itertools
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,21 +20,24 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gateway.bus import LocalLiveBus
-from gateway.connection import CLOSE_TRY_AGAIN
+from gateway.connection import CLOSE_GOING_AWAY, CLOSE_TRY_AGAIN
 from gateway.endpoint import Gateway, GatewayConfig
 from gateway.handlers import FrameHandlers
 from gateway.hub import Hub
 from gateway.presence import Status
 from gateway.presence_contacts import StaticContacts
 from gateway.presence_service import PresenceService
+from gateway.sends import SendOutcome
 from inbox.accounts.security import TokenIssuer
 from inbox.accounts.service import AccountService
 from inbox.accounts.store_sqlite import SqliteAccountStore
 from inbox.accounts.throttle import ClientLimits, ClientThrottle, Limit
 from inbox.core.errors import Unavailable
+from inbox.core.models import Caller, SendReceipt
+from inbox.messages.service import SendRequest
 from inbox.messages.store_sqlite import SqliteInboxStore
 from inbox.ratelimit.limiter_memory import MemoryRateLimiter
 from inbox.storage.sqlite_db import SqliteDatabase
@@ -67,6 +71,20 @@ class FlakyBus(LocalLiveBus):
         return went_offline
 
 
+class HeldSends:
+    """The gateway's ``send_many``: holds each batch until ``gate`` is set, then stores it."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def send_many(self, caller: Caller, requests: Sequence[SendRequest]
+                        ) -> list[SendOutcome]:
+        self.started.set()
+        await self.gate.wait()
+        return [(SendReceipt(n, n, "d:1:1", 0), False) for n, _ in enumerate(requests, 1)]
+
+
 @dataclass
 class Rig:
     """A gateway over embedded stores and a ``FlakyBus``, served by uvicorn on ``url``."""
@@ -76,6 +94,7 @@ class Rig:
     accounts: SqliteAccountStore
     presence: PresenceService
     clock: ManualClock
+    sends: HeldSends
     token: str
     user_id: int
     device_id: int
@@ -125,14 +144,15 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     hub = Hub(bus)
     presence = PresenceService(bus, hub, StaticContacts(), accounts, clock, window_ms=1_000)
     handlers = FrameHandlers(SyncService(inbox, accounts), {})
+    sends = HeldSends()
     gateway = Gateway(GatewayConfig(), auth, accounts, inbox, hub, handlers, clock, throttle,
-                      presence)
+                      presence, send_many=sends.send_many)
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen()  # clients may connect before uvicorn starts accepting
     port = sock.getsockname()[1]
-    rig = Rig(gateway, bus, accounts, presence, clock, token.access_token, user.user_id,
+    rig = Rig(gateway, bus, accounts, presence, clock, sends, token.access_token, user.user_id,
               device.device_id, f"ws://127.0.0.1:{port}/ws")
 
     async def endpoint(ws: WebSocket) -> None:
@@ -200,3 +220,36 @@ async def test_a_socket_that_cannot_be_unregistered_is_still_cleaned_up(rig: Rig
     [device] = await rig.accounts.list_devices(rig.user_id)
     assert device.last_seen_ms == closed_at
     assert rig.presence.tracker.pending(rig.user_id)  # offline notice: after the settle window
+
+
+async def test_a_drain_says_goaway_answers_the_send_in_flight_then_closes_with_1001(
+    rig: Rig,
+) -> None:
+    ws = await rig.connect()
+    assert json.loads(await ws.recv())["op"] == "hello"
+    await ws.send(json.dumps({"op": "send", "to_user": str(rig.user_id), "body": "hi",
+                              "client_msg_id": "c1", "ref": "s1"}))
+    await rig.sends.started.wait()  # the store holds the send: it is in flight
+    draining = asyncio.create_task(rig.gateway.drain(window_s=2.0))
+    goaway = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert goaway["op"] == "goaway" and 0 <= goaway["reconnect_after_ms"] <= 2000
+    assert await silent_until_released(ws, rig.sends)  # not closed under the send
+    got, code = await _frames_until_closed(ws)
+    assert [(f["op"], f.get("ref")) for f in got] == [("sent", "s1")]
+    assert code == CLOSE_GOING_AWAY
+    assert await asyncio.wait_for(draining, 10) == 1
+    with pytest.raises(InvalidStatus) as refused:  # no new socket on a draining node
+        await rig.connect()
+    response = refused.value.response
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
+    assert json.loads(bytes(response.body or b""))["error"]["code"] == "draining"
+
+
+async def silent_until_released(ws: ClientConnection, sends: HeldSends) -> bool:
+    """True if nothing arrives for a while; then lets the held send be stored."""
+    try:
+        await asyncio.wait_for(ws.recv(), 0.2)
+    except TimeoutError:
+        sends.gate.set()
+        return True
+    return False
