@@ -79,9 +79,16 @@ class RateLimited(ApiError):
 
 
 class Unavailable(ApiError):
-    """503 (or another 5xx): the server cannot answer now; the request may be retried."""
+    """503 (or another 5xx): the server cannot answer now; the request may be retried, after
+    ``retry_after_s`` when the server said (a draining or overloaded server refusing a
+    WebSocket upgrade)."""
 
     status = 503
+
+    def __init__(self, code: str, message: str, status: int | None = None,
+                 retry_after_s: float | None = None) -> None:
+        super().__init__(code, message, status)
+        self.retry_after_s = retry_after_s
 
 
 class ConnectionFailed(MessengerError):
@@ -116,8 +123,9 @@ def error_for(status: int, code: str, message: str, retry_after_s: float | None 
     """The typed error for a status and code."""
     if status == 429:
         return RateLimited(code, message, status, retry_after_s or 1.0)
-    cls = _BY_STATUS.get(status, Unavailable if status >= 500 else ApiError)
-    return cls(code, message, status)
+    if status >= 500:
+        return Unavailable(code, message, status, retry_after_s)
+    return _BY_STATUS.get(status, ApiError)(code, message, status)
 
 
 def error_from_response(status: int, body: bytes, headers: Mapping[str, str]) -> ApiError:

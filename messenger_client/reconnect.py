@@ -5,6 +5,8 @@
 - 4000: the server missed our heartbeats (a stalled network); reconnect at once (jittered).
 - 4001, or an upgrade refused with 401/403: the credentials are bad; stop (only a new login
   helps) with a ``CredentialsError`` carrying the server's code.
+- An upgrade refused with 429, or with 503 and a ``Retry-After`` (a node draining or admitting
+  new sockets at its limit): wait at least that long.
 - 1013 (slow reader, or a store down on the server) and every other end: back off.
 - An upgrade refused with another 4xx (wrong URL...): retrying cannot help; stop.
 """
@@ -14,7 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from messenger_client.backoff import Backoff
-from messenger_client.errors import ApiError, CredentialsError, MessengerError, RateLimited
+from messenger_client.errors import (
+    ApiError,
+    CredentialsError,
+    MessengerError,
+    RateLimited,
+    Unavailable,
+)
 
 CLOSE_HEARTBEAT = 4000
 CLOSE_UNAUTHORIZED = 4001
@@ -69,7 +77,7 @@ def plan(closed: Closed, backoff: Backoff) -> Reconnect | Stop:
 def _after_refusal(error: ApiError, backoff: Backoff) -> Reconnect | Stop:
     if error.status in (401, 403):
         return Stop(CredentialsError(error.code, error.message, error.status))
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited | Unavailable) and error.retry_after_s is not None:
         return Reconnect(max(error.retry_after_s, backoff.next_delay()))
     if 400 <= error.status < 500 and error.status != 408:
         return Stop(error)

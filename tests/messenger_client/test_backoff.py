@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from messenger_client.backoff import Backoff, BackoffPolicy
-from messenger_client.errors import CredentialsError, NotFound, RateLimited, Unavailable
+from messenger_client.errors import (
+    CredentialsError,
+    NotFound,
+    RateLimited,
+    Unavailable,
+    error_from_response,
+)
 from messenger_client.heartbeat import Heartbeat
 from messenger_client.reconnect import Closed, Reconnect, Stop, plan
 
@@ -86,6 +92,18 @@ def test_refused_upgrades() -> None:
     down = Unavailable("unavailable", "redis down")
     assert reconnect_delay(Closed(refused=down), Backoff(POLICY, rng=top)) == pytest.approx(
         1, rel=1e-5)
+
+
+def test_an_upgrade_refused_with_503_and_retry_after_waits_what_the_server_said() -> None:
+    """A node draining or at its admission limit books the client a turn: come back then,
+    not at once (unless the backoff already says later)."""
+    refused = error_from_response(503, b'{"error": {"code": "overloaded", "message": "busy"}}',
+                                  {"retry-after": "7"})
+    assert isinstance(refused, Unavailable) and refused.code == "overloaded"
+    assert reconnect_delay(Closed(refused=refused), Backoff(POLICY, rng=top)) == 7
+    late = Backoff(POLICY, rng=top)
+    late.attempt = 10
+    assert reconnect_delay(Closed(refused=refused), late) == pytest.approx(8, rel=1e-5)
 
 
 def test_heartbeat_pings_each_interval_and_gives_up_after_three() -> None:
