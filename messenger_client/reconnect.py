@@ -77,8 +77,12 @@ def plan(closed: Closed, backoff: Backoff) -> Reconnect | Stop:
 def _after_refusal(error: ApiError, backoff: Backoff) -> Reconnect | Stop:
     if error.status in (401, 403):
         return Stop(CredentialsError(error.code, error.message, error.status))
-    if isinstance(error, RateLimited | Unavailable) and error.retry_after_s is not None:
+    if isinstance(error, RateLimited):
         return Reconnect(max(error.retry_after_s, backoff.next_delay()))
+    if isinstance(error, Unavailable) and error.retry_after_s is not None:
+        # The server booked this client a turn; Retry-After counts whole seconds, so come
+        # back anywhere within that second: its clients then arrive evenly, not in a wave.
+        return Reconnect(error.retry_after_s + backoff.jitter(1.0))
     if 400 <= error.status < 500 and error.status != 408:
         return Stop(error)
     return Reconnect(backoff.next_delay())

@@ -90,6 +90,11 @@ def storm_record(parts: list[dict[str, Any]], users: int, backlog: int, admissio
     for part in parts:
         refusals.update(part["refusals"])
         errors.update(part["errors"])
+    per_second: dict[str, Counter[int]] = {}
+    for part in parts:
+        for what, counts in part["per_second"].items():
+            per_second.setdefault(what, Counter()).update(
+                {int(second): n for second, n in counts.items()})
     all_synced = synced.high if synced.count == sockets and sockets else None
     p99 = synced.percentile(99)
     refused = sum(refusals.values())
@@ -105,6 +110,10 @@ def storm_record(parts: list[dict[str, Any]], users: int, backlog: int, admissio
         "kept_up": synced.count == sockets, "offered_per_s": None,
         "achieved_per_s": round(sockets / all_synced, 1) if all_synced else None,
         "latency_ms": latency_ms(synced), "hello_ms": latency_ms(hello),
+        "peak_per_s": {what: max(counts.values(), default=0)
+                       for what, counts in per_second.items()},
+        "per_second": {what: [counts.get(s, 0) for s in range(max(counts, default=-1) + 1)]
+                       for what, counts in per_second.items()},
         "client_late_s": round(max((p["client_late_s"] for p in parts), default=0.0), 3),
         "client_cpu_s": round(sum(p["client_cpu_s"] for p in parts), 2), "procs": usage,
         "load_before": load[0], "load_after": load[1],

@@ -35,7 +35,9 @@ from messenger_client.errors import error_from_response
 from messenger_client.reconnect import Closed, Reconnect, plan
 
 GROUP_SIZE = 100
-HELLO_TIMEOUT_S = 30.0
+OPEN_TIMEOUT_S = 10.0
+"""Connect and upgrade, then ``hello``: each must come within this, as for the bundled
+client (``messenger_client.Client``'s ``open_timeout_s``), or the attempt counts as failed."""
 PING_EVERY_S = 25.0  # held sockets keep their heartbeat
 BARRIER_TIMEOUT_S = 600.0
 
@@ -75,6 +77,14 @@ class _Stats:
     attempts: int = 0
     entries: int = 0
     last_synced: float = 0.0
+    per_second: dict[str, Counter[int]] = field(default_factory=lambda: {
+        "refused": Counter(), "hello": Counter(), "synced": Counter()})
+
+    def at(self, what: str, start_at: float) -> float:
+        """Count ``what`` in the current second of the storm; seconds since its start."""
+        elapsed = time.time() - start_at
+        self.per_second[what][int(elapsed)] += 1
+        return elapsed
 
 
 # ---- set-up ---------------------------------------------------------------------------------
@@ -150,6 +160,7 @@ async def _storm(job: StormJob) -> dict[str, Any]:
         "errors": dict(stats.errors), "sync": stats.synced.to_json(),
         "hello": stats.hello.to_json(), "last_synced": stats.last_synced,
         "client_late_s": late_s, "client_cpu_s": time.process_time() - cpu,
+        "per_second": {what: dict(counts) for what, counts in stats.per_second.items()},
     }  # fmt: skip
 
 
@@ -192,12 +203,13 @@ async def _attempt(session: aiohttp.ClientSession, job: StormJob, target: Target
                    ) -> aiohttp.ClientWebSocketResponse | tuple[Closed, int]:  # fmt: skip
     """One connection: the synced socket, or how it ended and the cursor reached."""
     try:
-        ws = await session.ws_connect(job.ws_url, headers=target.member.headers,
-                                      autoping=True, max_msg_size=0,
-                                      timeout=aiohttp.ClientWSTimeout(ws_close=5))
+        ws = await asyncio.wait_for(session.ws_connect(
+            job.ws_url, headers=target.member.headers, autoping=True, max_msg_size=0,
+            timeout=aiohttp.ClientWSTimeout(ws_close=5)), OPEN_TIMEOUT_S)  # fmt: skip
     except aiohttp.WSServerHandshakeError as exc:
         stats.refusals[str(exc.status)] += 1
-        refused = error_from_response(exc.status, b"", dict(exc.headers or {}))
+        stats.at("refused", job.start_at)
+        refused = error_from_response(exc.status, b"", exc.headers or {})  # case-blind
         return Closed(refused=refused), cursor
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         stats.errors[f"connect:{type(exc).__name__}"] += 1
@@ -216,11 +228,11 @@ async def _sync(ws: aiohttp.ClientWebSocketResponse, job: StormJob, target: Targ
                 ) -> aiohttp.ClientWebSocketResponse | tuple[Closed, int]:  # fmt: skip
     """Past ``hello``: sync from ``cursor`` and read until the target head."""
     deadline = job.start_at + job.timeout_s
-    message = await ws.receive(HELLO_TIMEOUT_S)
+    message = await ws.receive(OPEN_TIMEOUT_S)
     if message.type != aiohttp.WSMsgType.TEXT or json.loads(message.data).get("op") != "hello":
         await ws.close()
         return Closed(ws.close_code, reason=f"no hello: {message.type.name}"), cursor
-    stats.hello.record(time.time() - job.start_at)
+    stats.hello.record(stats.at("hello", job.start_at))
     await ws.send_str(json.dumps({"op": "sync", "cur_max_msg_id": str(cursor)}))
     while True:
         message = await ws.receive(max(0.1, deadline - time.time()))
@@ -231,9 +243,8 @@ async def _sync(ws: aiohttp.ClientWebSocketResponse, job: StormJob, target: Targ
             stats.entries += len(frame["entries"])
             cursor = int(frame["cur_max_msg_id"])
             if cursor >= target.head:
-                now = time.time()
-                stats.synced.record(now - job.start_at)
-                stats.last_synced = max(stats.last_synced, now)
+                stats.synced.record(stats.at("synced", job.start_at))
+                stats.last_synced = max(stats.last_synced, time.time())
                 return ws
         elif frame.get("op") == "error":
             stats.errors[f"ws:{frame.get('code')}"] += 1

@@ -94,16 +94,18 @@ def test_refused_upgrades() -> None:
         1, rel=1e-5)
 
 
-def test_an_upgrade_refused_with_503_and_retry_after_waits_what_the_server_said() -> None:
-    """A node draining or at its admission limit books the client a turn: come back then,
-    not at once (unless the backoff already says later)."""
+def test_an_upgrade_refused_with_503_and_retry_after_comes_back_within_that_second() -> None:
+    """A node draining or at its admission limit books the client a turn in whole seconds:
+    come back within the second after it (so that a second's clients arrive evenly), however
+    many refusals came before, and not at once."""
     refused = error_from_response(503, b'{"error": {"code": "overloaded", "message": "busy"}}',
                                   {"retry-after": "7"})
     assert isinstance(refused, Unavailable) and refused.code == "overloaded"
-    assert reconnect_delay(Closed(refused=refused), Backoff(POLICY, rng=top)) == 7
-    late = Backoff(POLICY, rng=top)
-    late.attempt = 10
-    assert reconnect_delay(Closed(refused=refused), late) == pytest.approx(8, rel=1e-5)
+    draws = iter([0.0, 0.5, 0.999])
+    backoff = Backoff(POLICY, rng=lambda: next(draws))
+    backoff.attempt = 10
+    delays = [reconnect_delay(Closed(refused=refused), backoff) for _ in range(3)]
+    assert delays == pytest.approx([7.0, 7.5, 7.999])
 
 
 def test_heartbeat_pings_each_interval_and_gives_up_after_three() -> None:
