@@ -178,7 +178,8 @@ async def keep_sending(sender: Sender) -> None:
     or the close (a client stops sending when told to go away)."""
     client = sender.client
     for n in itertools.count():
-        while len(sender.sent) - len(client.acked) >= SEND_WINDOW:
+        while (len(sender.sent) - len(client.acked) >= SEND_WINDOW
+               and not client.told_to_go.is_set()):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(client.told_to_go.wait(), 0.01)
         if client.told_to_go.is_set():
