@@ -37,7 +37,7 @@ from idgen.clock import Clock
 from inbox.accounts.port import AccountStore
 from inbox.accounts.service import AccountService
 from inbox.accounts.throttle import ClientThrottle, client_key
-from inbox.core.errors import DomainError, Unauthorized, Unavailable
+from inbox.core.errors import DomainError, RetryAfter, Unauthorized, Unavailable
 from inbox.core.models import Caller, InboxPage
 from inbox.messages.port import InboxStore
 
@@ -214,8 +214,9 @@ class Gateway:
                 JSONResponse(body, status_code=exc.status, headers=exc.http_headers))
             return
         await ws.accept()
-        await ws.send_json(frames.error(exc.code, exc.message))
-        await ws.close(CLOSE_UNAUTHORIZED, exc.code)
+        await ws.send_json(frames.error_for(exc))
+        await ws.close(CLOSE_TRY_AGAIN if isinstance(exc, RetryAfter) else CLOSE_UNAUTHORIZED,
+                       exc.code)
 
     async def _touch(self, caller: Caller) -> None:
         try:

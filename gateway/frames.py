@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from inbox.core.errors import DomainError, RateLimited
+from inbox.core.errors import DomainError, RetryAfter
 from inbox.core.ids import parse_id
 
 CLIENT_OPS = frozenset({"sync", "send", "ack", "typing", "read", "ping"})
@@ -105,10 +105,10 @@ def error(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
 
 
 def error_for(exc: DomainError, ref: str | None = None) -> dict[str, Any]:
-    """The ``error`` frame of a refusal; a rate limit says when to try again
-    (``retry_after_ms``)."""
+    """The ``error`` frame of a refusal; a rate limit (or a node that takes no socket now)
+    says when to try again (``retry_after_ms``)."""
     frame = error(exc.code, exc.message, ref)
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RetryAfter):
         frame["retry_after_ms"] = exc.retry_after_ms
     return frame
 

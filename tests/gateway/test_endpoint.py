@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
+from starlette.types import Message
 from starlette.websockets import WebSocket
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -253,3 +254,26 @@ async def silent_until_released(ws: ClientConnection, sends: HeldSends) -> bool:
         sends.gate.set()
         return True
     return False
+
+
+async def test_behind_a_server_without_denial_responses_a_draining_node_closes_with_1013(
+    rig: Rig,
+) -> None:
+    """No HTTP refusal possible: the socket is accepted, told why and when to come back, and
+    closed with 1013 (try again later), not 4001 (which tells a client to log in again)."""
+    rig.gateway.admission.start_draining(5.0)
+    sent: list[Message] = []
+    scope = {"type": "websocket", "path": "/ws", "headers": [], "query_string": b"",
+             "client": ("127.0.0.1", 5000), "subprotocols": [], "extensions": {}}
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await rig.gateway.serve(WebSocket(scope, receive, send))
+    assert [m["type"] for m in sent] == ["websocket.accept", "websocket.send", "websocket.close"]
+    frame = json.loads(sent[1]["text"])
+    assert frame["code"] == "draining" and 0 < frame["retry_after_ms"] <= 5000
+    assert sent[2]["code"] == CLOSE_TRY_AGAIN
