@@ -6,6 +6,7 @@ new upgrades (503 ``draining`` with ``Retry-After``) while REST is still served;
 its drain window has passed. The clients reconnect to the second node after their own
 ``reconnect_after_ms``, and those reconnects are spread over the window. No acknowledged send
 is lost, and a send left unanswered, retried with its ``client_msg_id``, is stored once.
+Ctrl-C drains too, and Ctrl-C again stops at once; a repeated SIGTERM changes nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -255,3 +257,34 @@ def assert_nothing_lost(rest: httpx.Client, sender: Sender) -> None:
     bodies = Counter(e["body"] for e in mine)
     assert set(bodies) == set(sender.sent) and set(bodies.values()) == {1}
     assert {e["body"]: e["msg_id"] for e in mine} == acked
+
+
+async def test_a_second_interrupt_stops_at_once_but_a_repeated_sigterm_does_not(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C drains like SIGTERM; Ctrl-C again stops without waiting out the window. A
+    SIGTERM repeated (a supervisor and uvicorn's parent both send one) changes nothing."""
+    for repeat, window_s in ((signal.SIGINT, 30.0), (signal.SIGTERM, 3.0)):
+        node = MessengerProcess(tmp_path / repeat.name, {"MESSENGER_DRAIN_WINDOW_S":
+                                                         str(window_s)})
+        node.start()
+        try:
+            with node.client() as rest:
+                account = new_account(rest)
+            ws = await open_ws(node.ws_url, account)
+            assert node.proc is not None
+            node.proc.send_signal(signal.SIGINT if repeat == signal.SIGINT else signal.SIGTERM)
+            signalled = time.monotonic()
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["op"] == "goaway"
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 10)
+            assert ws.close_code == 1001
+            node.proc.send_signal(repeat)
+            await asyncio.to_thread(node.proc.wait, window_s + 15)
+            took = time.monotonic() - signalled
+            if repeat == signal.SIGINT:
+                assert took < 10  # not the 30 s window
+            else:
+                assert took >= window_s
+        finally:
+            node.stop()
