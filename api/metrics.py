@@ -1,10 +1,10 @@
 """Prometheus metrics of the HTTP API, store timing, and the ``/metrics`` exposition.
 
 Metrics that count a package's own events are declared beside that code
-(``gateway/metrics.py``, ``inbox/metrics.py``, ``sync/metrics.py``, ``push/metrics.py``). All
-of them live in ``prometheus_client``'s default registry, which also carries the process
-collector (CPU seconds, resident memory, open file descriptors, start time) and the Python
-GC and platform collectors.
+(``gateway/metrics.py``, ``inbox/messages/metrics.py``, ``sync/metrics.py``,
+``push/metrics.py``). All of them live in ``prometheus_client``'s default registry, which
+also carries the process collector (CPU seconds, resident memory, open file descriptors,
+start time) and the Python GC and platform collectors.
 """
 
 from __future__ import annotations

@@ -170,6 +170,6 @@ class HealthOut(Out):
 
 class ReadyOut(Out):
     ready: bool
-    checks: dict[str, str] = Field(description="each store: 'ok' or 'unavailable: <reason>'; "
-                                               "only {'node': 'draining'} while the node "
-                                               "shuts down")
+    checks: dict[str, str] = Field(
+        description="each store: 'ok' or 'unavailable' (the reason goes to the log); only "
+                    "{'node': 'draining'} while the node shuts down")

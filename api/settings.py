@@ -123,11 +123,9 @@ class Settings(BaseSettings):
 
     @property
     def node_name(self) -> str:
-        """This process's name on the live bus: ``MESSENGER_NODE_ID``, else ``host:port``
-        (with the process id when several workers share that port)."""
-        if self.node_id:
-            return self.node_id
-        base = f"{self.host}:{self.port}"
+        """This process's name on the live bus: ``MESSENGER_NODE_ID`` (else ``host:port``),
+        with the process id when several workers share it (each worker is a node)."""
+        base = self.node_id or f"{self.host}:{self.port}"
         return f"{base}-{os.getpid()}" if self.workers > 1 else base
 
     def jwt_secret_path(self) -> Path:

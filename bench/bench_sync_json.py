@@ -2,7 +2,7 @@
 
 Times, per page of ``--entries`` message entries (1000: the largest page):
 
-- ``build``: the entry dicts alone (``inbox.wire.entry_json``), which every variant pays;
+- ``build``: the entry dicts alone (``gateway.wire.entry_json``), which every variant pays;
 - ``encoder``: FastAPI's path for a route returning a plain dict with no response model
   (``jsonable_encoder``, then ``json.dumps``), as the route was before it declared ``SyncOut``;
 - ``model``: the route today: the dicts validated into ``SyncOut``, then dumped to JSON by

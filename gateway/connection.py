@@ -3,7 +3,8 @@
 Fan-out calls ``send`` without awaiting; when the queue is full the client is too slow and is
 disconnected (it reconnects and syncs), so it never slows anyone else down. A store read that
 fails is retried every ``pump_retry_s`` while the socket is open, and the client is told once
-(an ``unavailable`` error frame), so a ``sync`` is never dropped in silence.
+(an ``unavailable`` error frame), so a ``sync`` is never dropped in silence. A read that did
+not yet show an entry a live event announced (``Delivery.lagging``) is retried likewise.
 """
 
 from __future__ import annotations
@@ -111,11 +112,10 @@ class Connection:
         self.close(CLOSE_GOING_AWAY, "server draining; reconnect after reconnect_after_ms")
 
     def on_entry(self, entry: dict[str, Any], entry_id: int, prev: int) -> None:
-        """A live entry for this user landed: send it now or catch up from the store."""
+        """A live entry for this user landed: send it now and/or catch up from the store."""
         if self.delivery.on_live(entry_id, prev):
             self.send(frames.entries([entry], entry_id))
-        else:
-            self.schedule_pump()
+        self.schedule_pump()
 
     def schedule_pump(self) -> None:
         """Read the store after the delivery cursor (one pump at a time)."""
@@ -134,16 +134,24 @@ class Connection:
                     self.send(frames.error("unavailable",
                                            "the inbox cannot be read now; retrying"))
                 self._pump_failing = True
-                self._pump_retry = asyncio.get_running_loop().call_later(
-                    self._pump_retry_s, self._retry_pump)
+                self._retry_later()
                 return
             self._pump_failing = False
             fresh: list[Entry] = self.delivery.end_pump(ticket, page.entries, page.has_more)
             if fresh:
                 self.send(frames.entries([entry_json(e) for e in fresh], fresh[-1].id))
+        if self.delivery.lagging():  # an announced entry is not visible yet: look again
+            self._retry_later()
+
+    def _retry_later(self) -> None:
+        if self._pump_retry is None and not self.closing:
+            self._pump_retry = asyncio.get_running_loop().call_later(
+                self._pump_retry_s, self._retry_pump)
 
     def _retry_pump(self) -> None:
+        self._pump_retry = None
         if not self.closing:
+            self.delivery.recheck()
             self.schedule_pump()
 
     async def _write_loop(self) -> None:

@@ -101,29 +101,33 @@ class Gateway:
         await ws.accept(subprotocol=upgrade.subprotocol)
         conn = Connection(ws, caller, self._read_page, self.config.queue_size,
                           send_many=self._send_many)
-        # hello is queued first, and goes out once the socket is registered (frames relayed
-        # meanwhile wait behind it): a client that got hello is reachable from any node.
-        conn.send(frames.hello(conn.session_id, self.config.heartbeat_interval_ms))
-        window_s = self.admission.drain_window_s
-        if window_s is not None:  # the drain began while this socket was being accepted
-            conn.send(frames.goaway(int(self._rng.uniform(0, window_s * 1000))))
-            conn.close(CLOSE_GOING_AWAY, "server draining")
-            await conn.finish()
-            return
-        # From the check above to the hub's index (``hub.add`` indexes before it awaits)
-        # nothing awaits: a drain either finds this socket in the hub or it saw the check.
         # The token is checked once, at the upgrade: the socket ends when the token does.
         expires_at = self._auth.tokens.expires_at(upgrade.token or "")
         expiry = asyncio.get_running_loop().call_later(
             max(0.0, expires_at - self._clock.now_ms() / 1000), _expire, conn)
         registered = silent = False
         try:
+            try:  # the head before hello: every entry stored once the client has it is streamed
+                conn.delivery.start_at(await self._inbox.head(caller.user_id))
+            finally:  # hello is queued first, also before an error; it goes out once the
+                # socket is registered (frames relayed meanwhile wait behind it): a client
+                # that got hello is reachable from any node.
+                conn.send(frames.hello(conn.session_id, self.config.heartbeat_interval_ms))
+            window_s = self.admission.drain_window_s
+            if window_s is not None:  # the drain began while this socket was being set up
+                conn.send(frames.goaway(int(self._rng.uniform(0, window_s * 1000))))
+                conn.close(CLOSE_GOING_AWAY, "server draining")
+                return
+            # No await from the check above to the hub's index (``hub.add`` indexes before it
+            # awaits): a drain either finds this socket in the hub or it was seen here.
             came_online = await self.hub.add(conn)
             registered = True
             conn.start()
             if self.presence is not None:  # no await in between: presence sees registry order
                 self.presence.connected(caller, came_online)
-            conn.delivery.start_at(await self._inbox.head(caller.user_id))
+            # Entries stored since the head was read may have been published before this node
+            # was registered for the user, to nobody: read them from the store.
+            conn.delivery.catch_up()
             conn.schedule_pump()
             silent = await self._receive_loop(conn)
         except Unavailable as exc:  # registry or inbox down: nothing to serve, come back later

@@ -20,7 +20,7 @@ class Contacts(Protocol):
     async def contacts_of(self, user_id: int) -> set[int]:
         """Peers of the user's direct chats and members of its groups, never the user itself.
 
-        May raise ``inbox.errors.Unavailable``; presence then skips that notice.
+        May raise ``inbox.core.errors.Unavailable``; presence then skips that notice.
         """
         ...
 
@@ -45,7 +45,7 @@ class StaticContacts:
 
 
 class DirectChats(Protocol):
-    """The user's conversations (``inbox.store.ConversationStore``)."""
+    """The user's conversations (``inbox.conversations.port.ConversationStore``)."""
 
     async def conversation_ids(self, user_id: int) -> list[str]:
         """The ids of the user's conversations with any activity (no unread counting: this
@@ -54,7 +54,7 @@ class DirectChats(Protocol):
 
 
 class GroupMembers(Protocol):
-    """Group membership (``inbox.store.GroupStore``)."""
+    """Group membership (``inbox.groups.port.GroupStore``)."""
 
     async def groups_of(self, user_id: int) -> list[int]:
         """Ids of the groups the user is a member of."""

@@ -31,7 +31,7 @@ LOOKUP_CONCURRENCY = 16  # store reads in flight for one presence query
 
 
 class SeenDevices(Protocol):
-    """Where device ``last_seen`` times live (``inbox.store.AccountStore``)."""
+    """Where device ``last_seen`` times live (``inbox.accounts.port.AccountStore``)."""
 
     async def touch(self, device_id: int, last_seen_ms: int) -> None:
         """Record when the device was last connected."""

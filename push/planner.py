@@ -38,7 +38,7 @@ class UnreadTotal(Protocol):
 
 
 class DeviceList(Protocol):
-    """The recipients' devices and push tokens (``inbox.store.AccountStore``)."""
+    """The recipients' devices and push tokens (``inbox.accounts.port.AccountStore``)."""
 
     async def devices_of(self, user_ids: Sequence[int]) -> dict[int, list[Device]]:
         """Each user's active devices, in a few store requests for all of them."""
@@ -46,7 +46,7 @@ class DeviceList(Protocol):
 
 
 class MuteList(Protocol):
-    """Muted conversations (``inbox.store.MuteStore``)."""
+    """Muted conversations (``inbox.conversations.port.MuteStore``)."""
 
     async def muted(self, user_id: int, conversation_id: str, now_ms: int) -> bool:
         """Whether the conversation is muted for the user at ``now_ms``."""

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 class TokenCleaner(Protocol):
-    """What the worker needs from the account store (``inbox.store.AccountStore`` has it)."""
+    """What the worker needs from the account store (``inbox.accounts.port.AccountStore``)."""
 
     async def clear_push(self, device_id: int, token: str | None = None) -> bool:
         """Remove the device's push token if it is still ``token``; True if removed."""

@@ -4,6 +4,12 @@ Sockets cycle through a few members' tokens (a device may hold several sockets),
 ``concurrency`` at a time (the open time of each is connect to ``hello``), kept alive with
 pings, and held until a time shared by every process, so the parent can read the server's
 memory while all of them are open.
+
+Every socket is read for as long as it is open, though the server sends little: aiohttp
+answers the server's protocol pings only inside ``receive``, and the server (uvicorn's
+keepalive: a ping every 20 s, 20 s to answer) drops a socket that never answers. Reading also
+tells when the server closed a socket, which ``closed`` alone does not (it turns true only
+once ``receive`` saw the close frame): such a socket is counted ``dropped``, by close code.
 """
 
 from __future__ import annotations
@@ -41,13 +47,17 @@ def run_idle(job: IdleJob) -> dict[str, Any]:
     import uvloop
 
     raise_nofile_limit()
-    return uvloop.run(_idle(job))
+    return uvloop.run(idle_sockets(job))
 
 
-async def _idle(job: IdleJob) -> dict[str, Any]:
+async def idle_sockets(job: IdleJob) -> dict[str, Any]:
+    """The job on the running loop: open, hold, close; what ``run_idle`` returns."""
     cpu = time.process_time()
     opened: list[aiohttp.ClientWebSocketResponse] = []
+    readers: list[asyncio.Task[None]] = []
     errors: Counter[str] = Counter()
+    closes: Counter[str] = Counter()  # sockets the server closed, by close code
+    closing = False
     open_times = Histogram()
     heartbeat_ms = 30_000
     gate = asyncio.Semaphore(job.concurrency)
@@ -66,6 +76,13 @@ async def _idle(job: IdleJob) -> dict[str, Any]:
                     return
                 open_times.record(time.time() - started)
                 opened.append(ws)
+                readers.append(asyncio.create_task(read(ws)))
+
+        async def read(ws: aiohttp.ClientWebSocketResponse) -> None:
+            async for _ in ws:  # pings are answered inside receive
+                pass
+            if not closing:
+                closes[str(ws.close_code)] += 1
 
         open_start = time.time()
         await asyncio.gather(*(one(n) for n in range(job.count)))
@@ -83,10 +100,14 @@ async def _idle(job: IdleJob) -> dict[str, Any]:
                     await ws.send_str('{"op":"ping"}')
                 except (aiohttp.ClientError, ConnectionError, RuntimeError):
                     errors["ping_failed"] += 1
-        dropped = sum(1 for ws in opened if ws.closed)
+        closing = True
         await asyncio.gather(*(ws.close() for ws in opened), return_exceptions=True)
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+    errors.update({f"closed:{code}": n for code, n in closes.items()})
     return {
-        "opened": len(opened), "dropped": dropped, "errors": dict(errors),
+        "opened": len(opened), "dropped": closes.total(), "errors": dict(errors),
         "open_start": open_start, "open_end": open_end, "hold_start": hold_start,
         "hold_end": hold_until,
         "open": open_times.to_json(), "client_cpu_s": time.process_time() - cpu,

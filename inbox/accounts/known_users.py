@@ -16,7 +16,7 @@ DEFAULT_CAPACITY = 100_000
 
 
 class UserLookup(Protocol):
-    """``inbox.store.AccountStore.get_user``."""
+    """``inbox.accounts.port.AccountStore.get_user``."""
 
     async def get_user(self, user_id: int) -> User | None:
         """The user, or None if there is none."""

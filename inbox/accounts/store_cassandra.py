@@ -69,7 +69,7 @@ def _device(row: tuple[Any, ...], cursor: int) -> Device:
 
 
 class CassandraAccountStore:
-    """``inbox.store.AccountStore`` on Cassandra (see the module docstring)."""
+    """``inbox.accounts.port.AccountStore`` on Cassandra (see the module docstring)."""
 
     def __init__(self, cql: CqlSession) -> None:
         """Use a ``CqlSession`` prepared with ``ACCOUNT_STATEMENTS``."""

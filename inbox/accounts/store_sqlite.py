@@ -41,7 +41,7 @@ def _user(row: tuple[Any, ...] | None) -> User | None:
 
 
 class SqliteAccountStore:
-    """AccountStore over ``SqliteDatabase`` (see ``inbox.store.AccountStore``)."""
+    """AccountStore over ``SqliteDatabase`` (see ``inbox.accounts.port.AccountStore``)."""
 
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db

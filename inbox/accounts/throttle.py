@@ -15,7 +15,7 @@ A client address is the one uvicorn puts in the ASGI scope: the peer, or the cli
 proxy names in ``X-Forwarded-For`` (``MESSENGER_FORWARDED_ALLOW_IPS``). IPv6 clients are counted
 by their /64, which one subscriber holds whole and can rotate through freely.
 
-Defaults are generous (API.md: a busy client or a burst of signups from one address is normal
+Defaults are generous (a busy client or a burst of signups from one address is normal
 traffic); they protect, they do not shape. The cost of a per-username failure limit is that
 someone guessing an account's password also delays its owner's logins for a while.
 """

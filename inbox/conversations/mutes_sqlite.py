@@ -8,7 +8,7 @@ from inbox.storage.sqlite_db import SqliteDatabase
 
 
 class SqliteMuteStore:
-    """MuteStore over ``SqliteDatabase`` (see ``inbox.store.MuteStore``)."""
+    """MuteStore over ``SqliteDatabase`` (see ``inbox.conversations.port.MuteStore``)."""
 
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db

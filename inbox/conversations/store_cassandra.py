@@ -88,7 +88,7 @@ def _applied(rows: list[tuple[Any, ...]]) -> tuple[bool, Any]:
 
 
 class CassandraConversationStore:
-    """``inbox.store.ConversationStore`` on Cassandra (see the module docstring)."""
+    """``inbox.conversations.port.ConversationStore`` on Cassandra (see the module docstring)."""
 
     def __init__(self, cql: CqlSession) -> None:
         """Use a ``CqlSession`` prepared with ``CONVERSATION_STATEMENTS``."""

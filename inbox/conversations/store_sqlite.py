@@ -51,7 +51,7 @@ ORDER BY c.last_msg_id DESC, c.conversation_id
 
 
 class SqliteConversationStore:
-    """ConversationStore over ``SqliteDatabase`` (see ``inbox.store.ConversationStore``)."""
+    """ConversationStore over ``SqliteDatabase`` (contract: ``inbox.conversations.port``)."""
 
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db

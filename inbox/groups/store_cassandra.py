@@ -78,7 +78,7 @@ def _backoff_s(attempt: int) -> float:
 
 
 class CassandraGroupStore:
-    """``inbox.store.GroupStore`` on Cassandra (see the module docstring)."""
+    """``inbox.groups.port.GroupStore`` on Cassandra (see the module docstring)."""
 
     def __init__(self, cql: CqlSession) -> None:
         """Use a ``CqlSession`` prepared with ``GROUP_STATEMENTS``."""

@@ -72,7 +72,7 @@ def _save(conn: sqlite3.Connection, group: Group, change: MembershipChange | Non
 
 
 class SqliteGroupStore:
-    """GroupStore over ``SqliteDatabase`` (see ``inbox.store.GroupStore``)."""
+    """GroupStore over ``SqliteDatabase`` (see ``inbox.groups.port.GroupStore``)."""
 
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db

@@ -114,7 +114,7 @@ Reserved = list[Reservation | Replay | Busy]
 
 
 class HybridInboxStore:
-    """``inbox.store.InboxStore`` over ``RedisInboxLog`` + ``CassandraInbox`` (see above)."""
+    """``InboxStore`` (``inbox.messages.port``) over ``RedisInboxLog`` + ``CassandraInbox``."""
 
     def __init__(
         self,

@@ -99,7 +99,7 @@ def _append(conn: sqlite3.Connection, batch: AppendBatch) -> Appended:
 
 
 class SqliteInboxStore:
-    """InboxStore over ``SqliteDatabase`` (see ``inbox.store.InboxStore`` for the contract).
+    """InboxStore over ``SqliteDatabase`` (see ``inbox.messages.port.InboxStore`` for the contract).
 
     Appends issued in the same loop iteration (by any callers) share one transaction, so a
     busy node pays one commit and one hop to the database thread for many of them.

@@ -22,8 +22,8 @@ from inbox.ratelimit.buckets import check_limits
 log = logging.getLogger(__name__)
 
 # KEYS[1] bucket; ARGV[1] rate (tokens/s), ARGV[2] burst. Refills the bucket up to Redis's
-# TIME into ``tokens`` and ``ts`` (same arithmetic as inbox.ratelimit.refill); ``missing`` tells
-# whether the bucket existed (a missing bucket is full).
+# TIME into ``tokens`` and ``ts`` (same arithmetic as inbox.ratelimit.buckets.refill);
+# ``missing`` tells whether the bucket existed (a missing bucket is full).
 _REFILL_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -48,7 +48,7 @@ redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + (ts -
 """
 
 # ARGV[3] tokens wanted. Returns {taken, wait in microseconds until the next token when fewer
-# were taken, else 0}, like inbox.ratelimit.take_many.
+# were taken, else 0}, like inbox.ratelimit.buckets.take_many.
 _ACQUIRE_LUA = _REFILL_LUA + """
 local want = tonumber(ARGV[3])
 local taken = math.min(want, math.floor(tokens))
@@ -61,7 +61,8 @@ end
 return {taken, wait}
 """
 
-# Puts one token back, like inbox.ratelimit.give_back (a missing bucket stays missing: full).
+# Puts one token back, like inbox.ratelimit.buckets.give_back (a missing bucket stays
+# missing: full).
 _REFUND_LUA = _REFILL_LUA + """
 if missing then
   return 0

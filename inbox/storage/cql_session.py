@@ -2,7 +2,7 @@
 
 ``CqlSession`` bridges cassandra-driver futures into asyncio (the driver calls back on its own
 thread; results hop to the loop with ``call_soon_threadsafe``) and maps driver failures to
-``inbox.errors.Unavailable``. Only ``connect`` blocks (cluster connect, schema, prepares) and
+``inbox.core.errors.Unavailable``. Only ``connect`` blocks (cluster connect, schema, prepares) and
 it runs in a worker thread. Writes that many concurrent callers make go out as shared unlogged
 batches (``inbox.storage.cql_writes``).
 """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.delivery import Delivery
+from gateway.delivery import MAX_LAG_READS, Delivery
 from inbox.core.models import Entry, EntryDraft, EntryKind
 
 
@@ -67,3 +67,58 @@ def test_failed_pump_is_retried() -> None:
     d.begin_pump()
     d.abort_pump()
     assert d.needs_pump()
+
+
+def test_an_entry_announced_before_it_was_visible_is_read_once_the_earlier_one_goes_out() -> None:
+    """Two sends land in one inbox at 20 (reserved first) and 30; 30 commits first and its
+    event arrives while 20 is still pending, so the store read it triggers shows nothing
+    (readers stop below a pending position). Then 20's event comes: it is the next entry and
+    goes straight out, and 30, whose event was used up, must still be read."""
+    d = Delivery(10)
+    assert d.on_live(30, prev=20) is False
+    ticket = d.begin_pump()
+    assert d.end_pump(ticket, [], has_more=False) == []  # 20 pending: nothing visible yet
+    assert d.on_live(20, prev=10) is True and d.cursor == 20
+    assert d.needs_pump()
+    assert [e.id for e in d.end_pump(d.begin_pump(), _entries(30), has_more=False)] == [30]
+    assert not d.needs_pump() and not d.lagging()
+
+
+def test_an_announced_entry_the_store_does_not_show_yet_is_read_again_later() -> None:
+    """The earlier send is fenced (its writer failed) or its event is lost: no event comes
+    to trigger a read, so the connection is told to look again after a pause."""
+    d = Delivery(10)
+    d.on_live(30, prev=20)
+    d.end_pump(d.begin_pump(), [], has_more=False)
+    assert d.lagging() and not d.needs_pump()
+    d.recheck()
+    assert d.needs_pump() and not d.lagging()
+    assert [e.id for e in d.end_pump(d.begin_pump(), _entries(30), has_more=False)] == [30]
+    assert not d.lagging()
+    d.recheck()
+    assert not d.needs_pump()
+
+
+def test_lagging_reads_are_bounded() -> None:
+    d = Delivery(10)
+    d.on_live(30, prev=20)
+    for _ in range(MAX_LAG_READS):
+        d.recheck()
+        d.end_pump(d.begin_pump(), [], has_more=False)
+    assert not d.lagging()
+    d.on_live(40, prev=30)  # a later event still triggers a read
+    assert d.needs_pump()
+
+
+def test_a_live_entry_in_order_needs_no_read() -> None:
+    d = Delivery(10)
+    assert d.on_live(20, prev=10) is True
+    assert not d.needs_pump() and not d.lagging()
+
+
+def test_catch_up_reads_after_the_head() -> None:
+    d = Delivery(10)
+    d.catch_up()
+    ticket = d.begin_pump()
+    assert ticket.cursor == 10
+    assert [e.id for e in d.end_pump(ticket, _entries(15), has_more=False)] == [15]

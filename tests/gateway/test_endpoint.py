@@ -8,16 +8,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from starlette.applications import Starlette
-from starlette.routing import WebSocketRoute
 from starlette.types import Message
 from starlette.websockets import WebSocket
 from websockets.asyncio.client import ClientConnection, connect
@@ -28,21 +24,23 @@ from gateway.connection import CLOSE_GOING_AWAY, CLOSE_TRY_AGAIN
 from gateway.endpoint import Gateway, GatewayConfig
 from gateway.handlers import FrameHandlers
 from gateway.hub import Hub
+from gateway.live import LivePublisher
 from gateway.presence import Status
 from gateway.presence_contacts import StaticContacts
 from gateway.presence_service import PresenceService
-from gateway.sends import SendOutcome
+from gateway.sends import SendMany, SendOutcome
 from inbox.accounts.security import TokenIssuer
 from inbox.accounts.service import AccountService
 from inbox.accounts.store_sqlite import SqliteAccountStore
 from inbox.accounts.throttle import ClientLimits, ClientThrottle, Limit
 from inbox.core.errors import Unavailable
-from inbox.core.models import Caller, SendReceipt
-from inbox.messages.service import SendRequest
+from inbox.core.models import Caller
+from inbox.messages.service import MessageService, SendRequest
 from inbox.messages.store_sqlite import SqliteInboxStore
 from inbox.ratelimit.limiter_memory import MemoryRateLimiter
 from inbox.storage.sqlite_db import SqliteDatabase
 from sync.service import SyncService
+from tests.gateway.serving import serving
 from tests.push.support import ManualClock
 
 PASSWORD = "correct-horse"  # noqa: S105 (a test account's password)
@@ -51,14 +49,18 @@ GENEROUS = ClientLimits(*[Limit(rate=100.0, burst=100)] * 4)
 
 class FlakyBus(LocalLiveBus):
     """The in-process bus, whose next ``fail_register`` registrations and ``fail_unregister``
-    unregistrations fail as an unreachable registry does (``Unavailable``)."""
+    unregistrations fail as an unreachable registry does (``Unavailable``), and whose
+    registrations wait for ``register_gate`` when one is set (a slow registry)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.fail_register = 0
         self.fail_unregister = 0
+        self.register_gate: asyncio.Event | None = None
 
     async def register(self, user_id: int, device_id: int) -> bool:
+        if self.register_gate is not None:
+            await self.register_gate.wait()
         if self.fail_register > 0:
             self.fail_register -= 1
             raise Unavailable("the connection registry is unavailable")
@@ -73,17 +75,20 @@ class FlakyBus(LocalLiveBus):
 
 
 class HeldSends:
-    """The gateway's ``send_many``: holds each batch until ``gate`` is set, then stores it."""
+    """The gateway's ``send_many``: stores through ``store``, but while ``gate`` is clear a
+    batch waits for it (a slow store, holding a send in flight)."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: SendMany) -> None:
+        self._store = store
         self.gate = asyncio.Event()
+        self.gate.set()
         self.started = asyncio.Event()
 
     async def send_many(self, caller: Caller, requests: Sequence[SendRequest]
                         ) -> list[SendOutcome]:
         self.started.set()
         await self.gate.wait()
-        return [(SendReceipt(n, n, "d:1:1", 0), False) for n, _ in enumerate(requests, 1)]
+        return await self._store(caller, requests)
 
 
 @dataclass
@@ -95,11 +100,12 @@ class Rig:
     accounts: SqliteAccountStore
     presence: PresenceService
     clock: ManualClock
+    messages: MessageService
     sends: HeldSends
     token: str
     user_id: int
     device_id: int
-    url: str
+    url: str = ""
     served: list[BaseException | None] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -144,17 +150,14 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     device, token = await auth.login("alice", PASSWORD, "cli", client="127.0.0.1")
     hub = Hub(bus)
     presence = PresenceService(bus, hub, StaticContacts(), accounts, clock, window_ms=1_000)
+    messages = MessageService(inbox, accounts, next_id, clock, [LivePublisher(bus)])
     handlers = FrameHandlers(SyncService(inbox, accounts), {})
-    sends = HeldSends()
+    sends = HeldSends(messages.send_many)
     gateway = Gateway(GatewayConfig(), auth, accounts, inbox, hub, handlers, clock, throttle,
                       presence, send_many=sends.send_many)
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen()  # clients may connect before uvicorn starts accepting
-    port = sock.getsockname()[1]
-    rig = Rig(gateway, bus, accounts, presence, clock, sends, token.access_token, user.user_id,
-              device.device_id, f"ws://127.0.0.1:{port}/ws")
+    rig = Rig(gateway, bus, accounts, presence, clock, messages, sends, token.access_token,
+              user.user_id, device.device_id)
 
     async def endpoint(ws: WebSocket) -> None:
         try:
@@ -166,14 +169,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         finally:
             rig.done.set()
 
-    app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", ws="websockets-sansio",
-                                           log_level="critical"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    yield rig
-    server.should_exit = True
-    await task
-    sock.close()
+    async with serving(endpoint) as rig.url:
+        yield rig
     await presence.close()
     await db.close()
 
@@ -223,11 +220,30 @@ async def test_a_socket_that_cannot_be_unregistered_is_still_cleaned_up(rig: Rig
     assert rig.presence.tracker.pending(rig.user_id)  # offline notice: after the settle window
 
 
+async def test_an_entry_stored_while_the_socket_registers_is_streamed(rig: Rig) -> None:
+    """The client has its hello, but the registry has not listed the socket yet when a
+    message lands: its event goes to nobody. It is streamed all the same, because the
+    inbox head was read before hello and the store is read once registered."""
+    rig.bus.register_gate = asyncio.Event()
+    ws = await rig.connect()
+    assert json.loads(await ws.recv())["op"] == "hello"
+    me = Caller(rig.user_id, rig.device_id)
+    await rig.messages.send(me, SendRequest("while registering", "c1", to_user=rig.user_id))
+    rig.bus.register_gate.set()
+    async with asyncio.timeout(5):
+        frame = json.loads(await ws.recv())
+    assert frame["op"] == "entries"
+    assert [e["body"] for e in frame["entries"]] == ["while registering"]
+    await ws.close()
+    assert await rig.served_once() is None
+
+
 async def test_a_drain_says_goaway_answers_the_send_in_flight_then_closes_with_1001(
     rig: Rig,
 ) -> None:
     ws = await rig.connect()
     assert json.loads(await ws.recv())["op"] == "hello"
+    rig.sends.gate.clear()
     await ws.send(json.dumps({"op": "send", "to_user": str(rig.user_id), "body": "hi",
                               "client_msg_id": "c1", "ref": "s1"}))
     await rig.sends.started.wait()  # the store holds the send: it is in flight
@@ -236,7 +252,7 @@ async def test_a_drain_says_goaway_answers_the_send_in_flight_then_closes_with_1
     assert goaway["op"] == "goaway" and 0 <= goaway["reconnect_after_ms"] <= 2000
     assert await silent_until_released(ws, rig.sends)  # not closed under the send
     got, code = await _frames_until_closed(ws)
-    assert [(f["op"], f.get("ref")) for f in got] == [("sent", "s1")]
+    assert [f["ref"] for f in got if f["op"] == "sent"] == ["s1"]  # answered, then closed
     assert code == CLOSE_GOING_AWAY
     assert await asyncio.wait_for(draining, 10) == 1
     with pytest.raises(InvalidStatus) as refused:  # no new socket on a draining node
