@@ -17,6 +17,7 @@ from api.metrics import HttpMetrics
 from api.routes import accounts, conversations, groups, messages, ops, presence
 from api.settings import Settings
 from api.shutdown import DrainOnSignals
+from api.webapp import install_webapp
 from api.wiring import Services, open_services
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Messenger:
                   lifespan=lifespan, docs_url=None, redoc_url=None,
                   responses=errors(*ANY_ROUTE))
     install_docs(app)  # /docs and /redoc with local assets (no CDN)
+    install_webapp(app)  # the browser app at /app/
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(HttpMetrics)  # outermost: counts the body limit's refusals too

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from enum import Enum
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -38,6 +39,24 @@ ReadInbox = Callable[[int, int], Awaitable[InboxPage]]
 PUMP_RETRY_S = 1.0
 
 
+class State(Enum):
+    """A socket's life, moving only forwards: frames are queued from ``CONNECTING`` on and go
+    out once it is ``OPEN`` (registered); ``CLOSING`` flushes what is queued, then closes."""
+
+    CONNECTING = "connecting"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+_NEXT: dict[State, frozenset[State]] = {
+    State.CONNECTING: frozenset({State.OPEN, State.CLOSING, State.CLOSED}),
+    State.OPEN: frozenset({State.CLOSING, State.CLOSED}),
+    State.CLOSING: frozenset({State.CLOSED}),
+    State.CLOSED: frozenset(),
+}
+
+
 class Connection:
     """The I/O side of one socket: what to send and when to close."""
 
@@ -50,14 +69,17 @@ class Connection:
         self.delivery = Delivery()
         self._read_inbox = read_inbox
         self._outbox: Outbox[str | None] = Outbox(queue_size)
-        self._close_code: int | None = None
+        self.state = State.CONNECTING
+        self._close_code = CLOSE_GOING_AWAY
         self._close_reason = ""
         self._pump_task: asyncio.Task[None] | None = None
         self._pump_retry_s = pump_retry_s
         self._pump_retry: asyncio.TimerHandle | None = None
         self._pump_failing = False
-        self._writer: asyncio.Task[None] | None = None  # ``start`` lets frames go out
+        # Runs while frames wait (none on an idle socket); ``start`` lets the first ones go.
+        self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None  # closing a slow client, referenced
+        self._started = False
         self._send_many = send_many
         self._sends: SendPipeline | None = None  # made by the first send: most sockets idle
 
@@ -72,13 +94,25 @@ class Connection:
     def start(self) -> None:
         """Start sending: frames queued until now go out first, in order (the gateway starts
         a socket once it is registered, so a client that got ``hello`` is reachable)."""
-        if self._writer is None:
+        if self.state is State.CONNECTING:
+            self._move(State.OPEN)
+        self._started = True
+        self._kick()
+
+    def _kick(self) -> None:
+        """Start the writer if frames wait, sending may begin and none runs."""
+        if self._started and self._writer is None and len(self._outbox):
             self._writer = asyncio.create_task(self._write_loop(),
                                                name=f"ws-writer-{self.session_id}")
 
     @property
     def closing(self) -> bool:
-        return self._close_code is not None
+        return self.state in (State.CLOSING, State.CLOSED)
+
+    def _move(self, to: State) -> None:
+        if to not in _NEXT[self.state]:
+            raise RuntimeError(f"socket {self.session_id}: {self.state.value} -> {to.value}")
+        self.state = to
 
     def send(self, frame: dict[str, Any]) -> None:
         """Queue a frame; a full queue means a slow client, which is disconnected."""
@@ -88,20 +122,24 @@ class Connection:
             log.info("disconnecting slow client %s", self.session_id)
             SLOW_READER_DROPS.inc()
             WS_CLOSES.labels(str(CLOSE_TRY_AGAIN)).inc()
+            self._move(State.CLOSING)
             self._close_code, self._close_reason = CLOSE_TRY_AGAIN, "too slow; reconnect and sync"
             if self._writer is not None:
                 self._writer.cancel()
             self._closer = asyncio.get_running_loop().create_task(self._close_now())
             return
         FRAMES_SENT.labels(frame["op"]).inc()
+        self._kick()
 
     def close(self, code: int, reason: str = "") -> None:
         """Close after the frames already queued have gone out."""
         if self.closing:
             return
         WS_CLOSES.labels(str(code)).inc()
+        self._move(State.CLOSING)
         self._close_code, self._close_reason = code, reason
         self._outbox.put(None, force=True)
+        self._kick()
 
     async def go_away(self, reconnect_after_ms: int, flush_s: float) -> None:
         """The node drains: ``goaway``, then the answers of the sends in flight (they get up
@@ -155,19 +193,23 @@ class Connection:
             self.schedule_pump()
 
     async def _write_loop(self) -> None:
+        """Send what waits, in order, until nothing does (frames queued meanwhile included);
+        the ``None`` that ``close`` queues closes the socket."""
         try:
-            while True:
-                for text in await self._outbox.take():
+            while len(self._outbox):
+                for text in self._outbox.drain():
                     if text is None:
                         await self._close_now()
                         return
                     await self.ws.send_text(text)
         except Exception:  # the peer went away; the receive loop notices and cleans up
             return
+        finally:
+            self._writer = None
 
     async def _close_now(self) -> None:
         with contextlib.suppress(Exception):
-            await self.ws.close(self._close_code or CLOSE_GOING_AWAY, self._close_reason)
+            await self.ws.close(self._close_code, self._close_reason)
 
     async def finish(self, flush_s: float = 2.0) -> None:
         """Stop the connection's tasks; a requested close first flushes what is queued."""
@@ -176,14 +218,27 @@ class Connection:
         if self._sends is not None:
             await self._sends.close(flush_s)
         self.start()  # a socket refused before it started still says why
-        assert self._writer is not None  # noqa: S101 (started just above)
-        if self._close_code is None:
-            self._close_code = CLOSE_GOING_AWAY
-            self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError, Exception):
-            await asyncio.wait_for(asyncio.shield(self._writer), flush_s)
-        for task in (self._writer, self._pump_task, self._closer):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        writer = self._writer
+        if not self.closing:  # the peer left: nothing more to send
+            self._move(State.CLOSING)
+            if writer is not None:
+                writer.cancel()
+        if writer is not None:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                # The writer ends on its own once the close went out (or the peer left).
+                await asyncio.wait_for(asyncio.shield(writer), flush_s)
+        for task in (writer, self._pump_task, self._closer):
+            if task is not None:
+                await _stopped(task)
+        self._move(State.CLOSED)
+
+
+async def _stopped(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` if it still runs and wait for it; a failure it ended with is a bug,
+    logged here rather than swallowed."""
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    if not task.cancelled() and task.exception() is not None:
+        log.error("socket task %s failed", task.get_name(), exc_info=task.exception())

@@ -178,7 +178,10 @@ class Gateway:
         timeout_s = 3 * self.config.heartbeat_interval_ms / 1000
         while not conn.closing:
             try:
-                message = await asyncio.wait_for(conn.ws.receive(), timeout_s)
+                # A timeout scope, not wait_for: that wraps each receive in a task of its own
+                # (a kilobyte and a scheduling round per frame, on every idle socket).
+                async with asyncio.timeout(timeout_s):
+                    message = await conn.ws.receive()
             except TimeoutError:
                 conn.close(CLOSE_HEARTBEAT, "no frame for 3 heartbeat intervals")
                 return True

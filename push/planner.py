@@ -99,25 +99,30 @@ class PushPlanner:
         self._preview = preview
 
     async def on_appended(self, appends: Appends) -> None:
-        """Queue the jobs for durable messages, before their sends are answered (each
-        message planned on its own, side by side)."""
-        await asyncio.gather(*(self._plan(batch, appended) for batch, appended in appends))
-
-    async def _plan(self, batch: AppendBatch, appended: Appended) -> None:
-        draft = batch.draft
-        if draft.kind is not EntryKind.MESSAGE:
+        """Queue the jobs for durable messages, before their sends are answered: every
+        recipient's devices read at once, then each message planned on its own, side by side."""
+        messages = [(batch, appended) for batch, appended in appends
+                    if batch.draft.kind is EntryKind.MESSAGE]
+        recipients = list(dict.fromkeys(
+            uid for batch, appended in messages for uid in appended.positions
+            if uid != batch.draft.sender_id))
+        if not recipients:
             return
+        try:
+            devices = await _retrying(partial(self._accounts.devices_of, recipients))
+        except Unavailable as exc:
+            log.warning("no pushes for %d messages: devices unreadable (%s)", len(messages), exc)
+            return
+        await asyncio.gather(*(self._plan(batch, appended, devices)
+                               for batch, appended in messages))
+
+    async def _plan(self, batch: AppendBatch, appended: Appended,
+                    devices: dict[int, list[Device]]) -> None:
+        draft = batch.draft
         gate = asyncio.Semaphore(PLAN_CONCURRENCY)
         now_ms = self._clock.now_ms()
         positions = {uid: entry_id for uid, entry_id in appended.positions.items()
                      if uid != draft.sender_id}
-        if not positions:
-            return
-        try:
-            devices = await _retrying(partial(self._accounts.devices_of, list(positions)))
-        except Unavailable as exc:
-            log.warning("no pushes for message %s: devices unreadable (%s)", draft.msg_id, exc)
-            return
         recipients = [(uid, positions[uid]) for uid, found in devices.items()
                       if uid in positions and any(d.push for d in found)]
         # Each recipient on its own: one whose lookups keep failing loses its push, the

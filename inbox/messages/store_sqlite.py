@@ -20,7 +20,6 @@ from inbox.core.models import (
     SendReceipt,
 )
 from inbox.messages.entry_rows import draft_values, entry_from_row
-from inbox.storage.coalesce import Coalescer
 from inbox.storage.sqlite_db import SqliteDatabase
 
 ENTRY_COLUMNS = (
@@ -101,32 +100,23 @@ def _append(conn: sqlite3.Connection, batch: AppendBatch) -> Appended:
 class SqliteInboxStore:
     """InboxStore over ``SqliteDatabase`` (see ``inbox.messages.port.InboxStore`` for the contract).
 
-    Appends issued in the same loop iteration (by any callers) share one transaction, so a
-    busy node pays one commit and one hop to the database thread for many of them.
+    A call's batches are one transaction; concurrent calls share a commit (the database's
+    group commit), so a busy node pays one hop to the database thread for many appends.
     """
 
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
-        self._appends: Coalescer[Sequence[AppendBatch], list[Appended]]
-        self._appends = Coalescer(self._append_together)
 
     async def append(self, batch: AppendBatch) -> Appended:
-        [result] = await self._appends.submit([batch])
-        return result
+        return await self._db.transaction(lambda conn: _append(conn, batch))
 
     async def append_many(self, batches: Sequence[AppendBatch]
                           ) -> list[Appended | DomainError]:
         try:
-            return list(await self._appends.submit(batches))
+            return list(await self._db.transaction(
+                lambda conn: [_append(conn, batch) for batch in batches]))
         except Unavailable as exc:
             return [exc] * len(batches)
-
-    async def _append_together(self, calls: Sequence[Sequence[AppendBatch]]
-                               ) -> list[list[Appended]]:
-        def write(conn: sqlite3.Connection) -> list[list[Appended]]:
-            return [[_append(conn, batch) for batch in call] for call in calls]
-
-        return await self._db.transaction(write)
 
     async def read(self, user_id: int, after: int, limit: int) -> InboxPage:
         def query(conn: sqlite3.Connection) -> InboxPage:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from inbox.core.errors import Unavailable, dependency_failed
+from inbox.storage.coalesce import Coalescer
 
 T = TypeVar("T")
 
@@ -76,6 +78,13 @@ CREATE TABLE IF NOT EXISTS departures (
 """
 
 
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """One transaction's error inside a group commit (the others committed)."""
+
+    error: Exception
+
+
 class SqliteDatabase:
     """Owns the connection and the thread it runs on; ``run`` executes a function there."""
 
@@ -89,6 +98,8 @@ class SqliteDatabase:
         self._busy_timeout_s = busy_timeout_s
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
+        self._writes: Coalescer[Callable[[sqlite3.Connection], Any], Any] = Coalescer(
+            self._commit_together)
 
     async def open(self, extra_schema: str = "") -> None:
         """Create the file (and its directory) and the schema if missing."""
@@ -126,19 +137,39 @@ class SqliteDatabase:
         return result
 
     async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` inside ``BEGIN IMMEDIATE``/``COMMIT``; roll back if it raises."""
+        """Run ``fn`` atomically: all its writes or none (it is rolled back if it raises).
 
-        def wrapped(conn: sqlite3.Connection) -> T:
+        Group commit: the transactions submitted in one loop iteration go to the database
+        thread together and commit as one SQLite transaction, each inside a savepoint of its
+        own, so that one that raises rolls back alone. A busy node thus pays one thread hop
+        and one commit for many writes; each caller still sees only its own outcome.
+        """
+        outcome = await self._writes.submit(fn)
+        if isinstance(outcome, _Failed):
+            raise outcome.error
+        return cast(T, outcome)
+
+    async def _commit_together(self, fns: Sequence[Callable[[sqlite3.Connection], Any]]
+                               ) -> list[Any]:
+        def job(conn: sqlite3.Connection) -> list[Any]:
+            outcomes: list[Any] = []
             conn.execute("BEGIN IMMEDIATE")
             try:
-                result = fn(conn)
+                for fn in fns:
+                    conn.execute("SAVEPOINT one")
+                    try:
+                        outcomes.append(fn(conn))
+                    except Exception as exc:  # that caller's failure, not the others'
+                        conn.execute("ROLLBACK TO one")
+                        outcomes.append(_Failed(exc))
+                    conn.execute("RELEASE one")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-            return result
+            return outcomes
 
-        return await self.run(wrapped)
+        return await self.run(job)
 
     async def close(self) -> None:
         """Close the connection and stop the thread; idempotent."""

@@ -57,8 +57,10 @@ class FlakyBus(LocalLiveBus):
         self.fail_register = 0
         self.fail_unregister = 0
         self.register_gate: asyncio.Event | None = None
+        self.registering = asyncio.Event()  # set once a registration began (and waits)
 
     async def register(self, user_id: int, device_id: int) -> bool:
+        self.registering.set()
         if self.register_gate is not None:
             await self.register_gate.wait()
         if self.fail_register > 0:
@@ -221,16 +223,19 @@ async def test_a_socket_that_cannot_be_unregistered_is_still_cleaned_up(rig: Rig
 
 
 async def test_an_entry_stored_while_the_socket_registers_is_streamed(rig: Rig) -> None:
-    """The client has its hello, but the registry has not listed the socket yet when a
-    message lands: its event goes to nobody. It is streamed all the same, because the
-    inbox head was read before hello and the store is read once registered."""
+    """The registry has not listed the socket yet when a message lands: its event goes to
+    nobody. The client gets hello once the socket is registered, then the entry all the
+    same, because the inbox head was read before hello and the store is read once
+    registered."""
     rig.bus.register_gate = asyncio.Event()
     ws = await rig.connect()
-    assert json.loads(await ws.recv())["op"] == "hello"
+    async with asyncio.timeout(5):
+        await rig.bus.registering.wait()  # the head was read; the registry is slow
     me = Caller(rig.user_id, rig.device_id)
     await rig.messages.send(me, SendRequest("while registering", "c1", to_user=rig.user_id))
     rig.bus.register_gate.set()
     async with asyncio.timeout(5):
+        assert json.loads(await ws.recv())["op"] == "hello"
         frame = json.loads(await ws.recv())
     assert frame["op"] == "entries"
     assert [e["body"] for e in frame["entries"]] == ["while registering"]

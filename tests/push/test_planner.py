@@ -224,3 +224,17 @@ async def test_the_devices_read_is_retried_and_its_failure_only_costs_pushes() -
     assert [j.device_id for j in await setup.plan([OFFLINE])] == [410]
     setup = Setup(FlakyDevices(_everyone(), failures=RETRIES))
     assert await setup.plan([OFFLINE]) == []  # logged, and the send is not failed
+
+
+async def test_the_messages_of_one_batch_read_their_recipients_devices_once() -> None:
+    setup = Setup()
+    first = AppendBatch(draft=DRAFT, user_ids=(OFFLINE, MUTED))
+    second = AppendBatch(draft=replace(DRAFT, msg_id=DRAFT.msg_id + 1),
+                         user_ids=(OFFLINE, OFFLINE_TOO))
+    await setup.planner.on_appended([
+        (first, Appended(None, {OFFLINE: 1001, MUTED: 1002})),
+        (second, Appended(None, {OFFLINE: 1003, OFFLINE_TOO: 1004})),
+    ])
+    assert setup.devices.calls == [[OFFLINE, MUTED, OFFLINE_TOO]]
+    assert sorted((j.device_id, j.message.data["id"]) for j in setup.queue.jobs) == [
+        (410, "1001"), (410, "1003"), (450, "1004")]
