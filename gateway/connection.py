@@ -141,6 +141,14 @@ class Connection:
         self._outbox.put(None, force=True)
         self._kick()
 
+    async def go_away(self, reconnect_after_ms: int, flush_s: float) -> None:
+        """The node drains: ``goaway``, then the answers of the sends in flight (they get up
+        to ``flush_s``), then a ``1001`` close once those frames are out."""
+        self.send(frames.goaway(reconnect_after_ms))
+        if self._sends is not None and not await self._sends.settle(flush_s):
+            log.warning("session %s closes with sends unanswered", self.session_id)
+        self.close(CLOSE_GOING_AWAY, "server draining; reconnect after reconnect_after_ms")
+
     def on_entry(self, entry: dict[str, Any], entry_id: int, prev: int) -> None:
         """A live entry for this user landed: send it now and/or catch up from the store."""
         if self.delivery.on_live(entry_id, prev):

@@ -92,6 +92,11 @@ def sync_started(cursor: int) -> dict[str, Any]:
     return {"op": "sync_started", "cur_max_msg_id": str(cursor)}
 
 
+def goaway(reconnect_after_ms: int) -> dict[str, Any]:
+    """The node is draining: reconnect (to any node) after ``reconnect_after_ms`` and sync."""
+    return {"op": "goaway", "reconnect_after_ms": reconnect_after_ms}
+
+
 def error(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
     frame: dict[str, Any] = {"op": "error", "code": code, "message": message}
     if ref is not None:

@@ -79,9 +79,9 @@ class RateLimited(ApiError):
 
 
 class Unavailable(ApiError):
-    """503 (or another 5xx): the server cannot answer now; the request may be retried,
-    not before ``retry_after_s`` when the server said (another attempt of the same send is
-    still in flight)."""
+    """503 (or another 5xx): the server cannot answer now; the request may be retried, not
+    before ``retry_after_s`` when the server said (another attempt of the same send is still
+    in flight; a draining or overloaded server refusing a WebSocket upgrade)."""
 
     status = 503
 

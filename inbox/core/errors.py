@@ -91,6 +91,18 @@ class RateLimited(DomainError):
         super().__init__(message, retry_after_s=retry_after_s)
 
 
+class NodeBusy(DomainError):
+    """This node takes no new WebSocket now, another node (or this one later) will: it is
+    draining (``draining``) or admitting upgrades at its limit (``overloaded``)."""
+
+    status = 503
+    code = "overloaded"
+    retry_after_s: float  # always given
+
+    def __init__(self, message: str, *, retry_after_s: float, code: str | None = None) -> None:
+        super().__init__(message, code=code, retry_after_s=retry_after_s)
+
+
 class Unavailable(DomainError):
     """A backing store cannot take the request; nothing happened and a retry is safe.
 
