@@ -24,13 +24,14 @@ way to pass a subclass; the lifespan runs in every process that serves the app.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import threading
 from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import Any
+
+from idgen.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +65,7 @@ class DrainOnSignals:
             if signal.getsignal(sig) == self._on_signal:
                 signal.signal(sig, previous)
         self._previous = {}
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_tasks(self._task)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self._signum is None:

@@ -7,7 +7,6 @@ knows which stores are in use.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from gateway.presence_contacts import StoreContacts
 from gateway.presence_service import PresenceService, presence_window_ms
 from gateway.typing_relay import TypingRelay
 from idgen.clock import SYSTEM_CLOCK, Clock
+from idgen.tasks import stop_tasks
 from inbox.accounts.port import AccountStore
 from inbox.accounts.security import TokenIssuer
 from inbox.accounts.service import AccountService
@@ -199,8 +199,6 @@ def start_push_workers(settings: Settings, queue: PushQueue, accounts: AccountSt
 
         async def stop(worker: PushWorker = worker, task: asyncio.Task[None] = task) -> None:
             worker.stop()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_tasks(task)
 
         stack.push_async_callback(stop)

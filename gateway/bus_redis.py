@@ -39,6 +39,7 @@ from redis.exceptions import RedisError
 
 from gateway.bus import Event, ExpiryHandler, Handler
 from idgen.clock import SYSTEM_CLOCK, Clock
+from idgen.tasks import stop_tasks
 from inbox.core.errors import Unavailable, dependency_failed
 
 log = logging.getLogger(__name__)
@@ -283,11 +284,7 @@ class RedisLiveBus:
 
     async def close(self) -> None:
         """Stop listening and refreshing; drop this node's registrations."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(*self._tasks)
         self._tasks = []
         if self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):

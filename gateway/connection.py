@@ -25,6 +25,7 @@ from gateway.metrics import FRAMES_SENT, SLOW_READER_DROPS, WS_CLOSES
 from gateway.outbox import Outbox
 from gateway.sends import SendMany, SendPipeline
 from gateway.wire import entry_json
+from idgen.tasks import stop_tasks
 from inbox.core.models import Caller, Entry, InboxPage
 from inbox.messages.service import SendRequest
 
@@ -224,21 +225,10 @@ class Connection:
             if writer is not None:
                 writer.cancel()
         if writer is not None:
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                # The writer ends on its own once the close went out (or the peer left).
-                await asyncio.wait_for(asyncio.shield(writer), flush_s)
-        for task in (writer, self._pump_task, self._closer):
-            if task is not None:
-                await _stopped(task)
+            # The writer ends on its own once the close went out (or the peer left); wait()
+            # neither raises when the writer was cancelled nor swallows our own cancellation.
+            await asyncio.wait({writer}, timeout=flush_s)
+        await stop_tasks(writer, self._pump_task, self._closer)
         self._move(State.CLOSED)
 
 
-async def _stopped(task: asyncio.Task[None]) -> None:
-    """Cancel ``task`` if it still runs and wait for it; a failure it ended with is a bug,
-    logged here rather than swallowed."""
-    if not task.done():
-        task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    if not task.cancelled() and task.exception() is not None:
-        log.error("socket task %s failed", task.get_name(), exc_info=task.exception())

@@ -12,7 +12,6 @@ connection or a request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from gateway.hub import Hub
 from gateway.presence import Notice, PresenceTracker, Status, presence_frame
 from gateway.presence_contacts import Contacts
 from idgen.clock import Clock
+from idgen.tasks import stop_tasks
 from inbox.core.models import Caller, Device
 
 log = logging.getLogger(__name__)
@@ -141,9 +141,7 @@ class PresenceService:
         """Stop flushing; settle what is held back now (this node will not be around to),
         so users whose sockets closed with the node and did not reconnect go offline."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks(self._task)
             self._task = None
             try:
                 await self.flush(everything=True)

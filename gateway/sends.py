@@ -19,6 +19,7 @@ from typing import Any
 
 from gateway import frames
 from gateway.wire import receipt_json
+from idgen.tasks import stop_tasks
 from inbox.core.errors import DomainError
 from inbox.core.models import Caller, SendReceipt
 from inbox.messages.service import SendRequest
@@ -101,7 +102,8 @@ class SendPipeline:
         meanwhile, has been answered; whether they all were. A drain calls it before closing
         the socket, so that what the client sent before ``goaway`` gets its answer."""
         try:
-            await asyncio.wait_for(self._answered.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._answered.wait()
         except TimeoutError:
             return False
         return True
@@ -114,7 +116,6 @@ class SendPipeline:
         if self._task is None:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), flush_s)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+            async with asyncio.timeout(flush_s):
+                await self._idle.wait()
+        await stop_tasks(self._task)

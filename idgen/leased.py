@@ -29,6 +29,7 @@ from typing import Protocol, TypeVar
 from idgen.clock import Clock
 from idgen.lease import LeaseLostError
 from idgen.snowflake import SnowflakeGenerator
+from idgen.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -88,9 +89,7 @@ class LeasedSnowflake:
     async def close(self) -> None:
         """Stop renewing and give the worker id back (best effort: it expires anyway)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks(self._task)
         self._generator = None
         with contextlib.suppress(Exception):
             await self._lease.release()

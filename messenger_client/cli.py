@@ -144,8 +144,7 @@ async def _listen(args: argparse.Namespace) -> int:
         done, _ = await asyncio.wait({printer, stopper}, return_when=asyncio.FIRST_COMPLETED)
         for task in (printer, stopper):
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(printer, stopper, return_exceptions=True)
         if printer in done:
             printer.result()  # the error that stopped the client, or a closed stdout
     return 0
@@ -184,8 +183,8 @@ async def _send(args: argparse.Namespace) -> int:
         item = client.enqueue(" ".join(args.text), to_user=to_user, to_group=args.to_group,
                               client_msg_id=args.client_msg_id)
         try:
-            receipt = await asyncio.wait_for(client.wait_sent(item.client_msg_id),
-                                             args.timeout)
+            async with asyncio.timeout(args.timeout):
+                receipt = await client.wait_sent(item.client_msg_id)
         except TimeoutError:
             _complain(f"no answer within {args.timeout:g} s; message {item.client_msg_id} "
                       "stays queued and goes with the next `messenger send` or `listen`")

@@ -57,7 +57,8 @@ class Link:
         except (OSError, TimeoutError, WebSocketException) as exc:
             return Closed(reason=f"cannot connect: {exc!r}")
         try:
-            first = frames.decode(await asyncio.wait_for(ws.recv(), timeout_s))
+            async with asyncio.timeout(timeout_s):
+                first = frames.decode(await ws.recv())
         except ConnectionClosed as exc:
             return _closed(exc)
         except (TimeoutError, ProtocolError) as exc:
@@ -65,7 +66,8 @@ class Link:
             return Closed(reason=f"no hello: {exc!r}")
         if isinstance(first, frames.ErrorFrame):  # refused after the upgrade: a close follows
             with contextlib.suppress(ConnectionClosed, TimeoutError):
-                await asyncio.wait_for(ws.recv(), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await ws.recv()
             return Closed(ws.close_code, ws.close_reason or "", error=first.error)
         if not isinstance(first, frames.Hello):
             await ws.close()
@@ -85,7 +87,8 @@ class Link:
         network: the socket is then aborted). Frames this client cannot read are skipped."""
         while True:
             try:
-                text = await asyncio.wait_for(self._ws.recv(), self.heartbeat.dead_after_s)
+                async with asyncio.timeout(self.heartbeat.dead_after_s):
+                    text = await self._ws.recv()
             except TimeoutError:
                 self._dead = True
                 log.info("no frame for %.1f s: the connection is dead",

@@ -174,7 +174,8 @@ class LiveSession:
             wake = core.outbox.wake_at()
             timeout = None if wake is None else max(0.0, wake - core.clock())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(core.outbox_changed.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await core.outbox_changed.wait()
 
     async def _ack(self) -> None:
         """Tell the server how far the app got, a few commits at a time."""

@@ -186,9 +186,8 @@ class ApnsSender:
             apns_topic=msg.topic,
         )
         try:
-            result = await asyncio.wait_for(
-                self._get_client().send_notification(request), self._timeout_s
-            )
+            async with asyncio.timeout(self._timeout_s):
+                result = await self._get_client().send_notification(request)
         except TimeoutError:
             return PushResult(PushStatus.RETRY, detail=f"timed out after {self._timeout_s} s")
         except (MaxAttemptsExceeded, ApnsConnectionError, ConnectionClosed) as exc:

@@ -138,9 +138,8 @@ class FcmSender:
         or network errors)."""
         message = fcm_message(msg)
         try:
-            return await asyncio.wait_for(
-                asyncio.to_thread(self._send_blocking, message), self._timeout_s
-            )
+            async with asyncio.timeout(self._timeout_s):
+                return await asyncio.to_thread(self._send_blocking, message)
         except TimeoutError:
             return PushResult(PushStatus.RETRY, detail=f"timed out after {self._timeout_s} s")
 

@@ -123,6 +123,7 @@ async def test_a_dead_nodes_users_are_reported_offline_within_the_bound(
         reported.append((user_id, devices, last_seen_ms))
 
     survivor.on_expired(on_expired)
+    other.on_expired(on_expired)  # whichever live node sweeps first reports the dead one
     alice, bob = _user(), _user()
     await doomed.register(alice, 1)
     await doomed.register(alice, 2)

@@ -5,6 +5,7 @@ sync racing live entries, the client restarted. Nothing lost, nothing twice, out
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -158,3 +159,21 @@ async def test_a_graceful_server_restart_loses_nothing(own_server: MessengerProc
         await client.send("after", to_user=me)
         await inbox.wait(lambda box: box.bodies() == ["before", "after"])
         await inbox.stop()
+
+
+async def test_closing_at_any_moment_of_connecting_stops_the_client(
+        embedded: MessengerProcess, tmp_path: Path) -> None:
+    """``aclose`` ends the client whenever it comes, even as ``hello`` arrives. A cancellation
+    lost in that instant (Python 3.11's ``wait_for`` drops one when the awaited call finishes
+    at the same moment) left a send-only client running for ever: ``messenger send`` hung."""
+    profile = await signup(embedded.url, tmp_path)
+    started = time.monotonic()
+    async with open_client(profile, receive=False) as client:
+        await eventually(lambda: client.connected)
+    connect_s = time.monotonic() - started
+    for step in range(100):
+        client = open_client(profile, receive=False)
+        client.start()
+        await asyncio.sleep(connect_s * step / 80)  # sweeps the whole connect, then past it
+        async with asyncio.timeout(5):
+            await client.aclose()
