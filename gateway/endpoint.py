@@ -21,6 +21,7 @@ from gateway.handshake import read_upgrade
 from gateway.hub import Hub
 from gateway.presence_service import PresenceService
 from gateway.sends import SendMany
+from gateway.unacked import UnackedWatch
 from idgen.clock import Clock
 from inbox.accounts.port import AccountStore
 from inbox.accounts.service import AccountService
@@ -54,7 +55,9 @@ class Gateway:
         throttle: ClientThrottle,
         presence: PresenceService | None = None,
         send_many: SendMany | None = None,
+        unacked: UnackedWatch | None = None,
     ) -> None:
+        """``unacked`` watches live deliveries until acked (None: they are final)."""
         self.config = config
         self.presence = presence
         self._auth = auth
@@ -65,6 +68,7 @@ class Gateway:
         self._clock = clock
         self._throttle = throttle
         self._send_many = send_many
+        self.unacked = unacked
 
     async def serve(self, ws: WebSocket) -> None:
         try:
@@ -77,7 +81,8 @@ class Gateway:
             return
         await ws.accept(subprotocol=upgrade.subprotocol)
         conn = Connection(ws, caller, self._read_page, self.config.queue_size,
-                          send_many=self._send_many)
+                          send_many=self._send_many,
+                          watch=self.unacked.watch(caller) if self.unacked else None)
         # The token is checked once, at the upgrade: the socket ends when the token does.
         expires_at = self._auth.tokens.expires_at(upgrade.token or "")
         expiry = asyncio.get_running_loop().call_later(
