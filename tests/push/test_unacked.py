@@ -7,13 +7,12 @@ from dataclasses import replace
 
 from inbox.core.models import AppendBatch, Appended, Caller, Device, Entry
 from push.decision import plan_pushes
-from push.planner import PushPlanner
+from push.planner import RETRIES, PushPlanner
 from push.queue import PushQueue
 from push.unacked import USERS_PER_READ, UnackedPusher
 from tests.push.support import ManualClock, device, message_draft
 from tests.push.test_planner import (
     GROUP,
-    RETRIES,
     CountingUnread,
     FlakyDevices,
     MemoryDevices,
