@@ -6,8 +6,9 @@ delivery counts only once the device acks it: the socket's ``AckWatch`` remember
 ``message`` entries from other users that landed while it was connected, drops them when an
 ack covers them, and hands back those not acked within the window (``due``) or left when the
 socket died (``close``), collapsed to the newest entry of each conversation: one push per
-conversation. Entries at or below the inbox head read when the socket connected are backlog a
-``sync`` replays, never watched: a device catching up gets no pushes for them.
+conversation, which the conversation's later un-acked entries ride along with. Entries at or
+below the inbox head read when the socket connected are backlog that a ``sync`` replays,
+never watched: a device catching up gets no pushes for them.
 
 Times are milliseconds of a monotonic clock, passed in; nothing here reads a clock or awaits.
 """
@@ -97,19 +98,24 @@ class AckWatch:
         self.closed = True
 
     def due(self, now_ms: int, *, everything: bool = False) -> list[Entry]:
-        """Take the entries to push now, newest per conversation: those not acked within the
-        window by ``now_ms``, or all of them once the socket closed (or with
-        ``everything``: the node is going away). They are watched no more."""
+        """Take the entries to push now, newest per conversation: in each conversation with
+        an entry not acked within the window by ``now_ms``, its newest un-acked entry (the
+        later ones ride along: one push per conversation, not one per entry that falls due);
+        all of them once the socket closed, or with ``everything`` (the node is going away).
+        What is taken is watched no more."""
         if everything or self.closed:
             taken = list(self._watched.values())
             self._watched = {}
-        else:  # in the order they came, which is time order: stop at the first in time
-            deadline = now_ms - self.window_ms
-            taken = []
-            for w in self._watched.values():
-                if w.at_ms > deadline:
-                    break
-                taken.append(w)
-            for w in taken:
-                del self._watched[w.entry.id]
+            return newest_per_conversation(w.entry for w in taken)
+        deadline = now_ms - self.window_ms
+        late: set[str] = set()
+        for w in self._watched.values():  # in the order they came, which is time order
+            if w.at_ms > deadline:
+                break
+            late.add(w.entry.draft.conversation_id)
+        if not late:
+            return []
+        taken = [w for w in self._watched.values() if w.entry.draft.conversation_id in late]
+        for w in taken:
+            del self._watched[w.entry.id]
         return newest_per_conversation(w.entry for w in taken)

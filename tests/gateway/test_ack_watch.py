@@ -62,6 +62,14 @@ def test_entries_fall_due_after_the_window_not_before() -> None:
     assert len(w) == 0
 
 
+def test_a_late_entry_takes_the_later_ones_of_its_conversation_along() -> None:
+    w = watch()
+    w.delivered([entry(101)], at_ms=0)
+    w.delivered([entry(102), entry(103, sender=OTHER)], at_ms=900)
+    assert ids(w.due(WINDOW)) == [102]  # one push for the conversation, its newest entry
+    assert ids(w.due(WINDOW + 900)) == [103]  # the other conversation in its own time
+
+
 def test_an_ack_in_time_means_no_push_and_covers_only_up_to_its_cursor() -> None:
     w = watch()
     w.delivered([entry(101), entry(102), entry(103)], at_ms=0)
