@@ -46,6 +46,8 @@ class AckWatch:
     ``window_ms`` is how long an entry may stay un-acked after it was handed to the socket.
     """
 
+    __slots__ = ("_watched", "acked_up_to", "closed", "floor", "user_id", "window_ms")
+
     def __init__(self, user_id: int, window_ms: int) -> None:
         if window_ms <= 0:
             raise ValueError(f"the ack window must be positive, got {window_ms} ms")

@@ -36,6 +36,8 @@ def tick_s(window_ms: int) -> float:
 class SocketWatch:
     """One socket's ``AckWatch``, as its ``Connection`` feeds it."""
 
+    __slots__ = ("_owner", "caller", "tracker")
+
     def __init__(self, owner: UnackedWatch, caller: Caller, tracker: AckWatch) -> None:
         self._owner = owner
         self.caller = caller
@@ -62,7 +64,7 @@ class UnackedWatch:
         self._push = push
         self._clock = clock
         self.window_ms = window_ms
-        self._by_device: dict[int, set[SocketWatch]] = {}
+        self._by_device: dict[int, list[SocketWatch]] = {}  # lists: most hold one
         self.active: set[SocketWatch] = set()  # the watches holding entries
         self._task: asyncio.Task[None] | None = None
 
@@ -72,7 +74,7 @@ class UnackedWatch:
     def watch(self, caller: Caller) -> SocketWatch:
         """A new socket of ``caller``'s device: its watch."""
         watch = SocketWatch(self, caller, AckWatch(caller.user_id, self.window_ms))
-        self._by_device.setdefault(caller.device_id, set()).add(watch)
+        self._by_device.setdefault(caller.device_id, []).append(watch)
         return watch
 
     def held(self) -> int:
@@ -89,8 +91,8 @@ class UnackedWatch:
         """Drop a closed socket's watch that holds nothing more."""
         self.active.discard(watch)
         watches = self._by_device.get(watch.caller.device_id)
-        if watches is not None:
-            watches.discard(watch)
+        if watches is not None and watch in watches:
+            watches.remove(watch)
             if not watches:
                 del self._by_device[watch.caller.device_id]
 
