@@ -125,8 +125,8 @@ def test_catch_up_reads_after_the_head() -> None:
 
 
 def test_the_head_at_connect_is_kept_whatever_the_cursor_does() -> None:
+    assert Delivery().head is None
     d = Delivery()
-    assert d.head is None
     d.start_at(10)
     d.on_sync(3)  # a replay from an older cursor does not move where the inbox stood
     d.start_at(20)
