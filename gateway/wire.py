@@ -3,6 +3,7 @@ as RFC 3339 UTC."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,25 +82,22 @@ _GROUP_ID_LISTS = ("member_ids", "user_ids")
 
 def group_event_json(group: dict[str, Any]) -> dict[str, Any]:
     """The ``group`` of a ``group_event`` entry with its ids as strings (drafts hold ints)."""
-    out = dict(group)
-    for key in _GROUP_ID_KEYS:
-        if key in out:
-            out[key] = str(out[key])
-    for key in _GROUP_ID_LISTS:
-        if key in out:
-            out[key] = [str(uid) for uid in out[key]]
-    return out
+    return _group_ids(group, str)
 
 
 def group_event_from_json(group: dict[str, Any]) -> dict[str, Any]:
     """The inverse of ``group_event_json``: ids back to integers."""
+    return _group_ids(group, int)
+
+
+def _group_ids(group: dict[str, Any], convert: Callable[[Any], Any]) -> dict[str, Any]:
     out = dict(group)
     for key in _GROUP_ID_KEYS:
         if key in out:
-            out[key] = int(out[key])
+            out[key] = convert(out[key])
     for key in _GROUP_ID_LISTS:
         if key in out:
-            out[key] = [int(uid) for uid in out[key]]
+            out[key] = [convert(uid) for uid in out[key]]
     return out
 
 

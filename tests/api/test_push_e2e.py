@@ -27,14 +27,6 @@ PUSH_REDIS_DB = 4
 
 
 @pytest.fixture
-async def fcm() -> AsyncIterator[FakeFcm]:
-    fake = FakeFcm()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
 async def push_server(fcm: FakeFcm, tmp_path: Path, backend_env: dict[str, str]
                       ) -> AsyncIterator[MessengerProcess]:
     credentials = fcm.write_service_account(tmp_path / "service-account.json")

@@ -72,14 +72,6 @@ while True:
 Start = Callable[..., Awaitable[MessengerProcess]]
 
 
-@pytest.fixture
-async def fcm() -> AsyncIterator[FakeFcm]:
-    fake = FakeFcm()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
 @contextlib.asynccontextmanager
 async def starter(fcm: FakeFcm, tmp_path: Path, default_env: dict[str, str]
                   ) -> AsyncIterator[Start]:
