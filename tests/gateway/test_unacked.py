@@ -125,3 +125,25 @@ def test_the_tick_is_a_tenth_of_the_window_within_bounds() -> None:
     assert tick_s(2_000) == 0.2
     assert tick_s(100) == 0.05
     assert tick_s(600_000) == 1.0
+
+
+async def test_close_lets_a_push_in_flight_finish() -> None:
+    _, _, clock = setup()
+    entered, release = asyncio.Event(), asyncio.Event()
+    done: list[list[int]] = []
+
+    async def slow_push(batch: Mapping[Caller, Sequence[Entry]]) -> None:
+        entered.set()
+        await release.wait()
+        done.extend([e.id for e in entries] for entries in batch.values())
+
+    unacked = UnackedWatch(slow_push, clock, WINDOW_MS)
+    unacked.watch(PHONE).landed([entry(101)], HEAD)
+    await unacked.start()
+    await asyncio.wait_for(entered.wait(), 5)  # the loop took 101 and is pushing it
+    closing = asyncio.create_task(unacked.close())
+    await asyncio.sleep(0)
+    assert not closing.done()
+    release.set()
+    await closing
+    assert done == [[101]]
