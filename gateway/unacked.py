@@ -67,6 +67,7 @@ class UnackedWatch:
         self._by_device: dict[int, list[SocketWatch]] = {}  # lists: most hold one
         self.active: set[SocketWatch] = set()  # the watches holding entries
         self._task: asyncio.Task[None] | None = None
+        self._pushing: set[asyncio.Future[None]] = set()  # pushes in flight
 
     def now_ms(self) -> int:
         return int(self._clock.monotonic() * 1000)
@@ -114,11 +115,19 @@ class UnackedWatch:
         # Two sockets of one device may both hand the same conversation: one push.
         collapsed = {caller: newest_per_conversation(entries)
                      for caller, entries in taken.items()}
-        try:
-            await self._push(collapsed)
-        except Exception:  # a store outage costs these pushes, never the loop
-            log.exception("could not push %d devices' un-acked entries", len(collapsed))
+        # Taken from the watches: the push must not be cut short by ``close`` cancelling
+        # the loop, or they would be lost. ``close`` waits for it instead.
+        push = asyncio.ensure_future(self._pushed(collapsed))
+        self._pushing.add(push)
+        push.add_done_callback(self._pushing.discard)
+        await asyncio.shield(push)
         return sum(len(entries) for entries in collapsed.values())
+
+    async def _pushed(self, unacked: dict[Caller, list[Entry]]) -> None:
+        try:
+            await self._push(unacked)
+        except Exception:  # a store outage costs these pushes, never the loop
+            log.exception("could not push %d devices' un-acked entries", len(unacked))
 
     async def start(self) -> None:
         """Run ``flush`` every tick (``clock.sleep``) until ``close``."""
@@ -132,6 +141,7 @@ class UnackedWatch:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await asyncio.gather(*self._pushing)
         await self.flush(everything=True)
 
     async def _run(self) -> None:
