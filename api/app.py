@@ -16,7 +16,9 @@ from api.errors import BodyLimit, install_error_handlers
 from api.metrics import HttpMetrics
 from api.routes import accounts, conversations, groups, messages, ops, presence
 from api.settings import Settings
-from api.wiring import open_services
+from api.shutdown import DrainOnSignals
+from api.webapp import install_webapp
+from api.wiring import Services, open_services
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,21 @@ class Messenger:
         await self.api(scope, receive, send)
 
 
+async def drain_node(services: Services) -> None:
+    """Drain this node (``api.shutdown`` runs it on SIGTERM/SIGINT): from now on ``/readyz``
+    answers 503 and upgrades are refused (503 ``draining``); every socket gets ``goaway``,
+    the answers of its sends in flight and a ``1001`` close; REST is still served until the
+    drain window has passed, time for a load balancer to stop sending requests here."""
+    window_s = services.settings.drain_window_s
+    clock = services.clock
+    started = clock.monotonic()
+    log.info("draining: no new WebSockets, not ready; stopping in %.1f s "
+             "(interrupt again to stop now)", window_s)
+    count = await services.gateway.drain(window_s)
+    log.info("drained %d WebSockets in %.2f s", count, clock.monotonic() - started)
+    await clock.sleep(max(0.0, window_s - (clock.monotonic() - started)))
+
+
 def create_app(settings: Settings | None = None) -> Messenger:
     """Build the app; adapters are opened in its lifespan and closed when it stops."""
     settings = settings or Settings()
@@ -64,14 +81,19 @@ def create_app(settings: Settings | None = None) -> Messenger:
         async with AsyncExitStack() as stack:
             services = await open_services(settings, stack)
             app.state.services = services
+            signals = DrainOnSignals(lambda: drain_node(services))
+            signals.install()
+            stack.push_async_callback(signals.uninstall)
             log.info("%s", settings.summary())
             yield
-            await services.gateway.hub.drain(reconnect_after_ms=1000, grace_s=0.2)
+            # Sockets a drain did not reach (a server that never signalled it) go away too.
+            await services.gateway.drain(settings.drain_window_s)
 
     app = FastAPI(title="Inbox Messenger", version="1", description=DESCRIPTION,
                   lifespan=lifespan, docs_url=None, redoc_url=None,
                   responses=errors(*ANY_ROUTE))
     install_docs(app)  # /docs and /redoc with local assets (no CDN)
+    install_webapp(app)  # the browser app at /app/
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(HttpMetrics)  # outermost: counts the body limit's refusals too

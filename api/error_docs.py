@@ -24,12 +24,17 @@ DESCRIPTIONS: dict[int, str] = {
     422: "`invalid_request`: a field, path or query value is missing, mistyped or out of range",
     429: "`rate_limited`: over the per-user send limit; retry after `Retry-After` seconds",
     500: "`internal`: a bug in the server; the request may be retried",
-    503: "`unavailable`: a backing store cannot answer now; retry (with the same idempotency "
-         "key, where the route takes one)",
+    503: "`unavailable`: a backing store cannot answer now, or another attempt of the same "
+         "idempotency key is still in flight; retry (with the same idempotency key, where the "
+         "route takes one; after `Retry-After` seconds when given)",
 }
 
 RETRY_AFTER = {"Retry-After": {"description": "whole seconds to wait (at least 1)",
                                "schema": {"type": "integer", "minimum": 1}}}
+RETRY_AFTER_WHEN_KNOWN = {"Retry-After": {
+    "description": "whole seconds to wait (at least 1), when the server knows (another "
+                   "attempt of the same idempotency key is in flight)",
+    "schema": {"type": "integer", "minimum": 1}}}
 
 AUTHED = (401, 503)
 """Every route that takes a bearer token and reads a store."""
@@ -46,6 +51,8 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         entry: dict[str, Any] = {"model": ErrorOut, "description": DESCRIPTIONS[status]}
         if status == 429:
             entry["headers"] = RETRY_AFTER
+        elif status == 503:
+            entry["headers"] = RETRY_AFTER_WHEN_KNOWN
         out[status] = entry
     return out
 

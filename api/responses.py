@@ -171,4 +171,6 @@ class HealthOut(Out):
 class ReadyOut(Out):
     ready: bool
     checks: dict[str, str] = Field(
-        description="each store: 'ok' or 'unavailable' (the reason goes to the log)")
+        description="each store ('inbox'; or 'redis', 'cassandra' and 'worker_id': a Snowflake "
+                    "worker id is leased): 'ok' or 'unavailable' (the reason goes to the log); "
+                    "only {'node': 'draining'} while the node shuts down")

@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     signups_per_address_rate_per_s: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     upgrades_per_address_burst: int = Field(default=300, ge=1)
     upgrades_per_address_rate_per_s: float = Field(default=5.0, gt=0, allow_inf_nan=False)
+    # This node's own capacity for new WebSockets, all clients together (gateway.admission).
+    upgrades_per_node_burst: int = Field(default=400, ge=1)
+    upgrades_per_node_rate_per_s: float = Field(default=200.0, gt=0, allow_inf_nan=False)
+    drain_window_s: float = Field(
+        default=10.0, ge=0, le=600, allow_inf_nan=False,
+        description="on SIGTERM/SIGINT: how long the node drains (not ready, no new sockets, "
+                    "REST still served) and the span its sockets' reconnects are spread over")
     forwarded_allow_ips: str = Field(
         default="127.0.0.1,::1",
         description="peers whose X-Forwarded-For/-Proto name the client: comma-separated IPs "

@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 
 
 WORKER_LEASE_TTL_MS = 10_000
-"""Snowflake worker-id lease TTL (renewed every third): also how long ids pause after a loss."""
+"""Snowflake worker-id lease TTL (renewed every third); ids pause this long (plus the clock
+skew) after a loss only when another node holds the lost id (``idgen.leased``)."""
 REDIS_MAX_CONNECTIONS = 256
 """Connections per Redis client (one client per process for stores, bus and leases)."""
 MAX_CLOCK_SKEW_MS = 1_000
@@ -159,7 +160,7 @@ async def open_production_stores(settings: Settings, stack: AsyncExitStack, cloc
         replication=settings.replication(),
     )
     stack.push_async_callback(cql.close)
-    next_id = await lease_worker_id(redis, settings.node_name, clock, stack)
+    ids = await lease_worker_id(redis, settings.node_name, clock, stack)
     durable = CassandraInbox(cql)
     inbox = HybridInboxStore(RedisInboxLog(redis), durable, clock=clock)
     bus = RedisLiveBus(redis, settings.node_name, clock=clock,
@@ -172,10 +173,11 @@ async def open_production_stores(settings: Settings, stack: AsyncExitStack, cloc
         mutes=CassandraMuteStore(cql),
         groups=CassandraGroupStore(cql),
         bus=bus,
-        next_id=next_id,
+        next_id=issuing(ids),
         ratelimiter=RedisRateLimiter(redis),
         conversations=CassandraConversationStore(cql),
-        checks={"redis": RedisPing(redis), "cassandra": durable},
+        # Every send needs all three: readiness is 503 whenever one would refuse it.
+        checks={"redis": RedisPing(redis), "cassandra": durable, "worker_id": ids},
         redis=redis,
     )
 
@@ -228,7 +230,7 @@ class RedisPing:
 
 
 async def lease_worker_id(redis: Redis, node_name: str, clock: Clock, stack: AsyncExitStack
-                          ) -> Callable[[], int]:
+                          ) -> LeasedSnowflake:
     """Lease a Snowflake worker id in Redis, kept renewed (and re-leased after a loss)."""
     from idgen.lease_redis import RedisWorkerLease
 
@@ -236,6 +238,11 @@ async def lease_worker_id(redis: Redis, node_name: str, clock: Clock, stack: Asy
     ids = LeasedSnowflake(lease, clock, hold_off_ms=WORKER_LEASE_TTL_MS + MAX_CLOCK_SKEW_MS)
     await ids.start()
     stack.push_async_callback(ids.close)
+    return ids
+
+
+def issuing(ids: LeasedSnowflake) -> Callable[[], int]:
+    """``ids.next_id`` whose refusal (no worker id leased right now) is a 503."""
 
     def next_id() -> int:
         try:

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from api.push_setup import build_senders
 from api.settings import Settings
 from api.stores import Pingable, Stores, open_account_store, open_redis, open_stores
+from gateway.admission import Admission
 from gateway.bus import LiveBus
 from gateway.endpoint import Gateway, GatewayConfig
 from gateway.handlers import FrameHandlers, read_handler
@@ -160,8 +161,11 @@ def wire_services(settings: Settings, clock: Clock, stores: Stores, queue: PushQ
                                     "typing": typing.op_typing})
     presence = PresenceService(bus, hub, StoreContacts(stores.conversations, stores.groups),
                                accounts, clock, presence_window_ms(settings.heartbeat_interval_ms))
+    admission = Admission(clock, Limit(settings.upgrades_per_node_rate_per_s,
+                                       settings.upgrades_per_node_burst))
     gateway = Gateway(config, auth, accounts, inbox, hub, handlers, clock, throttle,
-                      presence=presence, send_many=messages.send_many, unacked=unacked)
+                      presence=presence, send_many=messages.send_many, admission=admission,
+                      unacked=unacked)
     return Services(settings, clock, stores, auth, messages, sync, gateway, queue, PushMetrics(),
                     participants=participants, groups=groups,
                     conversation_views=views, reads=reads, deletes=deletes,

@@ -80,8 +80,10 @@ class Connection:
         self._pump_retry_s = pump_retry_s
         self._pump_retry: asyncio.TimerHandle | None = None
         self._pump_failing = False
-        self._writer: asyncio.Task[None] | None = None  # ``start`` lets frames go out
+        # Runs while frames wait (none on an idle socket); ``start`` lets the first ones go.
+        self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None  # closing a slow client, referenced
+        self._started = False
         self._send_many = send_many
         self._sends: SendPipeline | None = None  # made by the first send: most sockets idle
         self._watch = watch
@@ -97,9 +99,14 @@ class Connection:
     def start(self) -> None:
         """Start sending: frames queued until now go out first, in order (the gateway starts
         a socket once it is registered, so a client that got ``hello`` is reachable)."""
-        if self._writer is None:
-            if self.state is State.CONNECTING:
-                self._move(State.OPEN)
+        if self.state is State.CONNECTING:
+            self._move(State.OPEN)
+        self._started = True
+        self._kick()
+
+    def _kick(self) -> None:
+        """Start the writer if frames wait, sending may begin and none runs."""
+        if self._started and self._writer is None and len(self._outbox):
             self._writer = asyncio.create_task(self._write_loop(),
                                                name=f"ws-writer-{self.session_id}")
 
@@ -127,6 +134,7 @@ class Connection:
             self._closer = asyncio.get_running_loop().create_task(self._close_now())
             return
         FRAMES_SENT.labels(frame["op"]).inc()
+        self._kick()
 
     def close(self, code: int, reason: str = "") -> None:
         """Close after the frames already queued have gone out."""
@@ -136,6 +144,15 @@ class Connection:
         self._move(State.CLOSING)
         self._close_code, self._close_reason = code, reason
         self._outbox.put(None, force=True)
+        self._kick()
+
+    async def go_away(self, reconnect_after_ms: int, flush_s: float) -> None:
+        """The node drains: ``goaway``, then the answers of the sends in flight (they get up
+        to ``flush_s``), then a ``1001`` close once those frames are out."""
+        self.send(frames.goaway(reconnect_after_ms))
+        if self._sends is not None and not await self._sends.settle(flush_s):
+            log.warning("session %s closes with sends unanswered", self.session_id)
+        self.close(CLOSE_GOING_AWAY, "server draining; reconnect after reconnect_after_ms")
 
     def on_entry(self, entry: dict[str, Any], entry_id: int, prev: int) -> None:
         """A live entry for this user landed: send it now and/or catch up from the store.
@@ -191,15 +208,19 @@ class Connection:
             self.schedule_pump()
 
     async def _write_loop(self) -> None:
+        """Send what waits, in order, until nothing does (frames queued meanwhile included);
+        the ``None`` that ``close`` queues closes the socket."""
         try:
-            while True:
-                for text in await self._outbox.take():
+            while len(self._outbox):
+                for text in self._outbox.drain():
                     if text is None:
                         await self._close_now()
                         return
                     await self.ws.send_text(text)
         except Exception:  # the peer went away; the receive loop notices and cleans up
             return
+        finally:
+            self._writer = None
 
     async def _close_now(self) -> None:
         with contextlib.suppress(Exception):
@@ -214,14 +235,16 @@ class Connection:
         if self._sends is not None:
             await self._sends.close(flush_s)
         self.start()  # a socket refused before it started still says why
-        assert self._writer is not None  # noqa: S101 (started just above)
+        writer = self._writer
         if not self.closing:  # the peer left: nothing more to send
             self._move(State.CLOSING)
-            self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            # The writer ends on its own once the close went out (peer errors end it too).
-            await asyncio.wait_for(asyncio.shield(self._writer), flush_s)
-        for task in (self._writer, self._pump_task, self._closer):
+            if writer is not None:
+                writer.cancel()
+        if writer is not None:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                # The writer ends on its own once the close went out (or the peer left).
+                await asyncio.wait_for(asyncio.shield(writer), flush_s)
+        for task in (writer, self._pump_task, self._closer):
             if task is not None:
                 await _stopped(task)
         self._move(State.CLOSED)

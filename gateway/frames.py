@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from inbox.core.errors import DomainError, RateLimited
+from inbox.core.errors import DomainError
 from inbox.core.ids import parse_id
 
 CLIENT_OPS = frozenset({"sync", "send", "ack", "typing", "read", "ping"})
@@ -92,6 +92,11 @@ def sync_started(cursor: int) -> dict[str, Any]:
     return {"op": "sync_started", "cur_max_msg_id": str(cursor)}
 
 
+def goaway(reconnect_after_ms: int) -> dict[str, Any]:
+    """The node is draining: reconnect (to any node) after ``reconnect_after_ms`` and sync."""
+    return {"op": "goaway", "reconnect_after_ms": reconnect_after_ms}
+
+
 def error(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
     frame: dict[str, Any] = {"op": "error", "code": code, "message": message}
     if ref is not None:
@@ -100,10 +105,10 @@ def error(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
 
 
 def error_for(exc: DomainError, ref: str | None = None) -> dict[str, Any]:
-    """The ``error`` frame of a refusal; a rate limit says when to try again
-    (``retry_after_ms``)."""
+    """The ``error`` frame of a refusal; one that knows when to try again (a rate limit, a
+    send whose key another attempt holds) says so (``retry_after_ms``)."""
     frame = error(exc.code, exc.message, ref)
-    if isinstance(exc, RateLimited):
+    if exc.retry_after_s is not None:
         frame["retry_after_ms"] = exc.retry_after_ms
     return frame
 

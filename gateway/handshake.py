@@ -19,7 +19,7 @@ state, which a single-use ticket fetched over REST would need (a store shared by
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from inbox.accounts.security import bearer_token
@@ -54,3 +54,19 @@ def read_upgrade(authorization: str | None, subprotocols: Sequence[str],
                           code="invalid_subprotocol")
     token = bearer_token(authorization) or next(iter(bearers), None) or query_token
     return Upgrade(token or None, SUBPROTOCOL if SUBPROTOCOL in offered else None)
+
+
+CLOSE_FOR_STATUS = {401: 4001, 429: 1013, 503: 1013}
+"""How a refused upgrade closes an accepted browser socket (a browser sees no HTTP status):
+4001 to stop and log in again, 1013 to come back later; anything else is 1008 (policy)."""
+
+
+def refusal_close_code(status: int) -> int:
+    """The close code telling a browser why its upgrade was refused (``CLOSE_FOR_STATUS``)."""
+    return CLOSE_FOR_STATUS.get(status, 1008)
+
+
+def is_browser(headers: Mapping[str, str]) -> bool:
+    """Whether the upgrade comes from a browser, which always sends ``Origin`` and cannot read
+    the status of a refused handshake (it only sees a 1006 close)."""
+    return "origin" in headers

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from typing import Any
 
 from gateway import frames
 from gateway.bus import Event, LiveBus
-from gateway.connection import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED, Connection
+from gateway.connection import CLOSE_UNAUTHORIZED, Connection
 
 
 class Hub:
@@ -21,6 +20,10 @@ class Hub:
 
     def connections(self, user_id: int) -> set[Connection]:
         return set(self._by_user.get(user_id, ()))
+
+    def all(self) -> list[Connection]:
+        """Every connection on this node."""
+        return [conn for conns in self._by_user.values() for conn in conns]
 
     def count(self) -> int:
         return sum(len(conns) for conns in self._by_user.values())
@@ -80,12 +83,3 @@ class Hub:
             {u: [{"type": "frame", "frame": f, "skip_device": skip_device}]
              for u, f in users_to_frames.items()}
         )
-
-    async def drain(self, reconnect_after_ms: int, grace_s: float) -> None:
-        """Shutdown: tell every client to go away, close with 1001, wait a little."""
-        conns = [c for cs in self._by_user.values() for c in cs]
-        for conn in conns:
-            conn.send({"op": "goaway", "reconnect_after_ms": reconnect_after_ms})
-            conn.close(CLOSE_GOING_AWAY, "server shutting down")
-        if conns:
-            await asyncio.sleep(grace_s)

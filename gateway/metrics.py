@@ -16,6 +16,11 @@ FRAMES_SENT = Counter(
 SLOW_READER_DROPS = Counter(
     "messenger_ws_slow_reader_disconnects_total",
     "Connections closed (1013) because their send queue was full.")
+UPGRADES_REFUSED = Counter(
+    "messenger_ws_upgrades_refused_total",
+    "WebSocket upgrades refused, by error code ('overloaded': the node's admission limit, "
+    "'draining': the node is shutting down, 'rate_limited': the address's limit...).",
+    ["code"])
 WS_CLOSES = Counter(
     "messenger_ws_closes_total", "Connections the server closed, by close code.", ["code"])
 

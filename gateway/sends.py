@@ -54,6 +54,9 @@ class SendPipeline:
         self._queued = asyncio.Event()
         self._idle = asyncio.Event()  # set while no batch is being stored
         self._idle.set()
+        self._unanswered = 0
+        self._answered = asyncio.Event()  # set while every submitted send is answered
+        self._answered.set()
         self._closing = False
         self._task: asyncio.Task[None] | None = None  # started by the first send: idle
         # sockets (most of them) hold no task
@@ -61,6 +64,8 @@ class SendPipeline:
     async def submit(self, request: SendRequest, ref: str | None) -> None:
         """Queue a send; waits only while ``max_pending`` sends are unanswered."""
         await self._slots.acquire()
+        self._unanswered += 1
+        self._answered.clear()
         self._queue.append((request, ref))
         self._queued.set()
         if self._task is None:
@@ -79,6 +84,9 @@ class SendPipeline:
             for (request, ref), outcome in zip(batch, outcomes, strict=True):
                 self._reply(answer(request, outcome, ref))
                 self._slots.release()
+                self._unanswered -= 1
+            if not self._unanswered:
+                self._answered.set()
 
     async def _store(self, batch: list[tuple[SendRequest, str | None]]) -> list[SendOutcome]:
         try:
@@ -87,6 +95,16 @@ class SendPipeline:
             log.exception("storing %d sends failed", len(batch))
             failed = DomainError("the server failed to store this send", code="internal")
             return [failed] * len(batch)
+
+    async def settle(self, timeout_s: float) -> bool:
+        """Wait (up to ``timeout_s``) until every send submitted so far, and any submitted
+        meanwhile, has been answered; whether they all were. A drain calls it before closing
+        the socket, so that what the client sent before ``goaway`` gets its answer."""
+        try:
+            await asyncio.wait_for(self._answered.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
 
     async def close(self, flush_s: float = 2.0) -> None:
         """Stop: sends being stored get up to ``flush_s`` to finish (they may be stored

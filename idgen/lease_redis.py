@@ -5,6 +5,12 @@ single-slot operation in a cluster), holding ``<random token>:<node name>`` with
 A node takes a free id with ``SET NX PX``; renewal and release are Lua compare-and-pexpire /
 compare-and-del so they only ever touch a key that still holds this lease's token.
 
+A key that vanished while its lease is still valid (Redis restarted empty) is set again by the
+renewal, and ``retake`` leases the same id again after a loss: both only where the key is
+absent or still ours, never over another node's token. The holder's own ids stay monotonic
+(it keeps its generator), and no other node can have issued ids with that worker id unless it
+took the key and gave it up again in between (see ``idgen.leased``).
+
 Not exported from ``idgen`` so that the embedded default never imports redis.
 """
 
@@ -28,11 +34,18 @@ CLOCK_DRIFT_FACTOR = 0.01
 """Share of the TTL (plus 2 ms) by which the local deadline undercuts Redis's expiry."""
 
 _RENEW_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local held = redis.call('GET', KEYS[1])
+if held == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if not held and ARGV[3] == '1' then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 2
 end
 return 0
 """
+"""Extend the key if it holds our token (1); set it again if it is absent and ARGV[3] is '1'
+(2); else 0 (another node holds it, or it is gone and may not be re-created)."""
 
 _RELEASE_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -66,6 +79,7 @@ class RedisWorkerLease:
         self._renew_script = redis.register_script(_RENEW_LUA)
         self._release_script = redis.register_script(_RELEASE_LUA)
         self._worker_id: int | None = None
+        self._lost_id: int | None = None  # the id held before a loss, for ``retake``
         self._value = ""
         self._valid_until = 0.0  # event-loop time
 
@@ -96,6 +110,7 @@ class RedisWorkerLease:
             sent_at = self._now()
             if await self._redis.set(worker_key(worker_id), value, nx=True, px=self._ttl_ms):
                 self._worker_id, self._value = worker_id, value
+                self._lost_id = None
                 self._valid_until = self._deadline_from(sent_at)
                 return worker_id
         raise LeaseUnavailableError(
@@ -104,30 +119,59 @@ class RedisWorkerLease:
         )
 
     async def renew(self) -> None:
-        """Push the expiry ``ttl_ms`` ahead if the key still holds our token.
+        """Push the expiry ``ttl_ms`` ahead if the key still holds our token, or set it again
+        if it vanished while the lease is still valid here (Redis lost its data: no other
+        node can have held it for longer than we went without renewing).
 
-        ``LeaseLostError`` (and the lease is dropped) if it expired or another node holds it.
-        Redis errors propagate unchanged: the lease is then merely not renewed yet.
+        ``LeaseLostError`` (and the lease is dropped) if another node holds it, or it expired
+        past our deadline. Redis errors propagate unchanged: the lease is then merely not
+        renewed yet.
         """
         worker_id = self._worker_id
         if worker_id is None:
             raise LeaseLostError("worker-id lease is not held")
         sent_at = self._now()
-        renewed = await self._renew_script(
-            keys=[worker_key(worker_id)], args=[self._value, self._ttl_ms]
-        )
+        renewed = await self._set(worker_id, may_create=sent_at < self._valid_until)
         if not renewed:
-            self._worker_id = None
+            self._worker_id, self._lost_id = None, worker_id
             raise LeaseLostError(
                 f"worker id {worker_id} ({worker_key(worker_id)}) expired or is now leased by "
                 "another node; stop issuing ids with it"
             )
+        if renewed == 2:
+            log.warning("worker-id lease %s had vanished from Redis (restarted empty?); "
+                        "set it again", worker_id)
         if self._worker_id == worker_id:  # not released meanwhile
             self._valid_until = self._deadline_from(sent_at)
 
+    async def retake(self) -> bool:
+        """After a loss, lease the worker id this lease held again if the key is absent or
+        still ours; False (and forget that id) when another node holds it.
+
+        Redis errors propagate unchanged (nothing is known yet; try again).
+        """
+        if self._worker_id is not None:
+            return True
+        worker_id = self._lost_id
+        if worker_id is None:
+            return False
+        sent_at = self._now()
+        if not await self._set(worker_id, may_create=True):
+            self._lost_id = None
+            return False
+        self._worker_id, self._lost_id = worker_id, None
+        self._valid_until = self._deadline_from(sent_at)
+        return True
+
+    async def _set(self, worker_id: int, *, may_create: bool) -> int:
+        """Run the renewal script: 1 extended, 2 set again, 0 not ours."""
+        reply = await self._renew_script(keys=[worker_key(worker_id)],
+                                         args=[self._value, self._ttl_ms, int(may_create)])
+        return int(reply)
+
     async def release(self) -> None:
         """Delete the key if it still holds our token; a no-op if the lease is not held."""
-        worker_id, self._worker_id = self._worker_id, None
+        worker_id, self._worker_id, self._lost_id = self._worker_id, None, None
         if worker_id is not None:
             await self._release_script(keys=[worker_key(worker_id)], args=[self._value])
 
@@ -158,7 +202,7 @@ class RedisWorkerLease:
                         self._worker_id,
                         exc,
                     )
-                    self._worker_id = None
+                    self._worker_id, self._lost_id = None, self._worker_id
                     on_lost()
                     return
                 log.warning("could not renew worker-id lease %s yet: %r", self._worker_id, exc)

@@ -38,9 +38,10 @@ class Backoff:
         self.attempt += 1
         return delay
 
-    def jitter(self) -> float:
-        """A short random spread (up to ``base``) that does not count as a failure."""
-        return self._rng() * self.policy.base_s
+    def jitter(self, width_s: float | None = None) -> float:
+        """A random spread in ``[0, width_s)`` (default ``base``) that does not count as a
+        failure."""
+        return self._rng() * (self.policy.base_s if width_s is None else width_s)
 
     def reset(self) -> None:
         self.attempt = 0

@@ -118,8 +118,7 @@ class Client:
         """Disconnect; unsent messages stay in the profile's outbox for the next run."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.gather(self._task, return_exceptions=True)
         await self.api.aclose()
         if self._owns_profile:
             self.profile.close()

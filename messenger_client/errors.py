@@ -79,9 +79,16 @@ class RateLimited(ApiError):
 
 
 class Unavailable(ApiError):
-    """503 (or another 5xx): the server cannot answer now; the request may be retried."""
+    """503 (or another 5xx): the server cannot answer now; the request may be retried, not
+    before ``retry_after_s`` when the server said (another attempt of the same send is still
+    in flight; a draining or overloaded server refusing a WebSocket upgrade)."""
 
     status = 503
+
+    def __init__(self, code: str, message: str, status: int | None = None,
+                 retry_after_s: float | None = None) -> None:
+        super().__init__(code, message, status)
+        self.retry_after_s = retry_after_s
 
 
 class ConnectionFailed(MessengerError):
@@ -116,8 +123,9 @@ def error_for(status: int, code: str, message: str, retry_after_s: float | None 
     """The typed error for a status and code."""
     if status == 429:
         return RateLimited(code, message, status, retry_after_s or 1.0)
-    cls = _BY_STATUS.get(status, Unavailable if status >= 500 else ApiError)
-    return cls(code, message, status)
+    if status >= 500:
+        return Unavailable(code, message, status, retry_after_s)
+    return _BY_STATUS.get(status, ApiError)(code, message, status)
 
 
 def error_from_response(status: int, body: bytes, headers: Mapping[str, str]) -> ApiError:
@@ -135,7 +143,8 @@ def error_from_response(status: int, body: bytes, headers: Mapping[str, str]) ->
 
 
 def error_from_frame(frame: Mapping[str, Any]) -> ApiError:
-    """The typed error for an ``error`` frame (``retry_after_ms`` on ``rate_limited``)."""
+    """The typed error for an ``error`` frame (``retry_after_ms`` on ``rate_limited``, and on
+    ``unavailable`` when the server knows when to retry)."""
     code = str(frame.get("code", "error"))
     retry_ms = frame.get("retry_after_ms")
     retry_s = retry_ms / 1000 if isinstance(retry_ms, int | float) else None

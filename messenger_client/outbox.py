@@ -123,7 +123,10 @@ class Outbox:
             self.not_before = now + error.retry_after_s
             return None
         if is_retryable(error):
-            self.not_before = now + self._backoff.next_delay()
+            delay = self._backoff.next_delay()
+            if isinstance(error, Unavailable) and error.retry_after_s is not None:
+                delay = max(delay, error.retry_after_s)
+            self.not_before = now + delay
             return None
         return self._items.pop(client_msg_id, None)
 

@@ -5,6 +5,8 @@
 - 4000: the server missed our heartbeats (a stalled network); reconnect at once (jittered).
 - 4001, or an upgrade refused with 401/403: the credentials are bad; stop (only a new login
   helps) with a ``CredentialsError`` carrying the server's code.
+- An upgrade refused with 429, or with 503 and a ``Retry-After`` (a node draining or admitting
+  new sockets at its limit): wait at least that long.
 - 1013 (slow reader, or a store down on the server) and every other end: back off.
 - An upgrade refused with another 4xx (wrong URL...): retrying cannot help; stop.
 """
@@ -14,7 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from messenger_client.backoff import Backoff
-from messenger_client.errors import ApiError, CredentialsError, MessengerError, RateLimited
+from messenger_client.errors import (
+    ApiError,
+    CredentialsError,
+    MessengerError,
+    RateLimited,
+    Unavailable,
+)
 
 CLOSE_HEARTBEAT = 4000
 CLOSE_UNAUTHORIZED = 4001
@@ -71,6 +79,10 @@ def _after_refusal(error: ApiError, backoff: Backoff) -> Reconnect | Stop:
         return Stop(CredentialsError(error.code, error.message, error.status))
     if isinstance(error, RateLimited):
         return Reconnect(max(error.retry_after_s, backoff.next_delay()))
+    if isinstance(error, Unavailable) and error.retry_after_s is not None:
+        # The server booked this client a turn; Retry-After counts whole seconds, so come
+        # back anywhere within that second: its clients then arrive evenly, not in a wave.
+        return Reconnect(error.retry_after_s + backoff.jitter(1.0))
     if 400 <= error.status < 500 and error.status != 408:
         return Stop(error)
     return Reconnect(backoff.next_delay())

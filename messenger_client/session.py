@@ -133,9 +133,9 @@ class LiveSession:
         finally:
             for task in helpers:
                 task.cancel()
-            for task in helpers:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            # gather, not suppress(CancelledError): a cancellation of this task arriving
+            # meanwhile must not be swallowed (the client would reconnect instead of stopping).
+            await asyncio.gather(*helpers, return_exceptions=True)
             core.outbox.on_disconnect()
             core.stream.on_disconnect()
             await self._link.close()

@@ -24,9 +24,15 @@ async def healthz() -> HealthOut:
 
 
 @router.get("/readyz", responses={503: {"model": ReadyOut,
-                                        "description": "some store does not answer"}})
+                                        "description": "some store does not answer, or the "
+                                                       "node is draining"}})
 async def readyz(services: ServicesDep, response: Response) -> ReadyOut:
-    """200 when every store answers; 503 naming the ones that do not."""
+    """200 when every store answers (and, in production, a worker id is leased: sends need
+    one); 503 naming the ones that do not, or at once with ``{"node": "draining"}`` once the
+    node is shutting down."""
+    if services.gateway.admission.draining:
+        response.status_code = 503
+        return ReadyOut(ready=False, checks={"node": "draining"})
     report: dict[str, str] = {}
     for name, store in services.checks.items():
         try:

@@ -28,7 +28,7 @@ from bench.load.runner import Options, Runner
 from bench.load.traffic import StepTiming
 
 TRAFFIC = ("w1", "w1-rest", "w2")
-WORKLOADS = (*TRAFFIC, "w3", "w3-cold", "idle", "raw")
+WORKLOADS = (*TRAFFIC, "w3", "w3-cold", "idle", "storm", "raw")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -54,6 +54,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sockets", type=int, default=10_000, help="idle sockets")
     p.add_argument("--hold", type=float, default=30.0, help="idle hold (s)")
     p.add_argument("--raw-messages", type=int, default=1000, help="scale of the raw step")
+    p.add_argument("--storm-sockets", type=int, default=5000, help="sockets of the storm")
+    p.add_argument("--storm-users", type=int, default=100, help="users they cycle through")
+    p.add_argument("--storm-backlog", type=int, default=50, help="entries each has to sync")
+    p.add_argument("--storm-timeout", type=float, default=300.0, help="give up after (s)")
+    p.add_argument("--node-admission", default="off", metavar="off|default|RATE,BURST",
+                   help="the started server's upgrade admission per node: off (uncapped, "
+                        "as every other limit), the server's default, or RATE,BURST")
     p.add_argument("--url", help="a running server instead of starting one")
     p.add_argument("--redis-url", help="its Redis (w3-cold, watching); production: use this")
     p.add_argument("--cassandra", help="HOST:PORT of its Cassandra; production: use this node")
@@ -75,7 +82,10 @@ def options(args: argparse.Namespace) -> Options:
         sweep_start=starts, sweep_max=args.sweep_max, precision=args.precision,
         backlogs=tuple(args.backlog), sockets=args.sockets, hold=args.hold,
         profile_dir=args.profile_dir, profile_format=args.profile_format,
-        raw_messages=args.raw_messages,
+        raw_messages=args.raw_messages, storm_sockets=args.storm_sockets,
+        storm_users=args.storm_users, storm_backlog=args.storm_backlog,
+        storm_timeout=args.storm_timeout,
+        admission="external" if args.url else args.node_admission,
     )  # fmt: skip
 
 
@@ -92,7 +102,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     raise_nofile_limit()
     started = time.time()
     plan = workloads(args.workload, args.mode)
-    with stack.running(args.mode, args.url, args.redis_url, args.cassandra) as target, \
+    with stack.running(args.mode, args.url, args.redis_url, args.cassandra,
+                       stack.admission_env(args.node_admission)) as target, \
             ProcessPoolExecutor(args.processes,
                                 mp_context=multiprocessing.get_context("spawn")) as pool:
         print(f"{args.mode} server at {target.url}, watching {target.pids}; "
@@ -110,6 +121,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 runner.backlog(cold=workload == "w3-cold")
             elif workload == "idle":
                 runner.idle()
+            elif workload == "storm":
+                runner.storm()
             elif workload == "raw":
                 raw = runner.raw()
     return {

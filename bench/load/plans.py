@@ -15,6 +15,11 @@ from bench.load.schedule import Schedule
 from bench.load.traffic import SenderPlan, StepTiming, TrafficJob
 
 
+def split(total: int, parts: int) -> list[int]:
+    """``total`` shared out over ``parts`` as evenly as can be (the first get one more)."""
+    return [total // parts + (1 if n < total % parts else 0) for n in range(parts)]
+
+
 def w1_jobs(members: list[Member], pairs: int, processes: int, schedule: Schedule, *,
             via: str, tag: str, base_url: str, ws_url: str, timing: StepTiming
             ) -> list[TrafficJob]:  # fmt: skip

@@ -78,6 +78,52 @@ def traffic_record(name: str, workload: str, rate: float, fanout: int, window_s:
     }  # fmt: skip
 
 
+def storm_record(parts: list[dict[str, Any]], users: int, backlog: int, admission: str,
+                 usage: Usage, load: tuple[str, str]) -> dict[str, Any]:
+    """The record of a storm from its processes' results: the table's latency columns are the
+    sockets' sync times (from the storm's instant until caught up)."""
+    sockets = sum(p["sockets"] for p in parts)
+    synced = merged([Histogram.from_json(p["sync"]) for p in parts])
+    hello = merged([Histogram.from_json(p["hello"]) for p in parts])
+    refusals: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    for part in parts:
+        refusals.update(part["refusals"])
+        errors.update(part["errors"])
+    per_second: dict[str, Counter[int]] = {}
+    for part in parts:
+        for what, counts in part["per_second"].items():
+            per_second.setdefault(what, Counter()).update(
+                {int(second): n for second, n in counts.items()})
+    all_synced = synced.high if synced.count == sockets and sockets else None
+    p99 = synced.percentile(99)
+    refused = sum(refusals.values())
+    return {
+        "name": f"storm {sockets} sockets", "kind": "storm", "sockets": sockets,
+        "users": users, "backlog": backlog, "admission": admission,
+        "synced": synced.count, "missing": sockets - synced.count,
+        "all_synced_s": None if all_synced is None else round(all_synced, 2),
+        "sync_p99_s": None if p99 is None else round(p99, 2),
+        "refusals": dict(refusals), "refused": refused,
+        "attempts": sum(p["attempts"] for p in parts),
+        "entries": sum(p["entries"] for p in parts), "errors": dict(errors),
+        "kept_up": synced.count == sockets, "offered_per_s": None,
+        "achieved_per_s": round(sockets / all_synced, 1) if all_synced else None,
+        "latency_ms": latency_ms(synced), "hello_ms": latency_ms(hello),
+        "peak_per_s": {what: max(counts.values(), default=0)
+                       for what, counts in per_second.items()},
+        "per_second": {what: [counts.get(s, 0) for s in range(max(counts, default=-1) + 1)]
+                       for what, counts in per_second.items()},
+        "client_late_s": round(max((p["client_late_s"] for p in parts), default=0.0), 3),
+        "client_cpu_s": round(sum(p["client_cpu_s"] for p in parts), 2), "procs": usage,
+        "load_before": load[0], "load_after": load[1],
+        "note": (f"all synced in {all_synced:.1f} s" if all_synced is not None
+                 else f"{sockets - synced.count} not synced")
+                + (f", p99 {p99:.1f} s" if p99 is not None else "")
+                + f", {refused} refusals (admission {admission})",
+    }  # fmt: skip
+
+
 def _fmt(value: float | int | None, digits: int = 0) -> str:
     if value is None:
         return "-"

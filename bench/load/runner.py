@@ -24,9 +24,11 @@ from bench.load.idle import IdleJob, run_idle
 from bench.load.raw import run_raw
 from bench.load.schedule import Schedule
 from bench.load.stack import Target
+from bench.load.storm import StormJob, prepare, run_storm
 from bench.load.traffic import StepTiming, TrafficJob, run_traffic
 
 START_LEAD_S = 3.0  # the processes get this long to open their sockets before the first send
+STORM_LEAD_S = 5.0  # ... and to start, before the storm's instant
 QUIET_CORES = 0.15  # the server counts as settled below this CPU use
 
 
@@ -52,6 +54,11 @@ class Options:
     profile_dir: Path | None = None
     profile_format: str = "raw"
     raw_messages: int = 1000
+    storm_sockets: int = 5000
+    storm_users: int = 100
+    storm_backlog: int = 50
+    storm_timeout: float = 300.0
+    admission: str = "off"
 
 
 class Runner:
@@ -187,8 +194,7 @@ class Runner:
         """N sockets opened, held for ``hold`` s, closed: open rate and server RSS per socket."""
         o = self.options
         members = tuple(self.members(min(100, max(2 * o.pairs, 2))))
-        shares = [o.sockets // o.processes + (1 if n < o.sockets % o.processes else 0)
-                  for n in range(o.processes)]  # fmt: skip
+        shares = plans.split(o.sockets, o.processes)
         self.settle()
         with self.sampling() as sampler, self.manager() as manager:
             load_before = procstat.load_average()
@@ -230,6 +236,28 @@ class Runner:
             "note": f"{open_rate:.0f} opens/s, "
                     + (f"{per_socket:.1f} KiB/socket" if per_socket else "RSS n/a"),
         })  # fmt: skip
+
+    def storm(self) -> dict[str, Any]:
+        """``storm_sockets`` sockets reconnecting at one instant, each with a backlog: time
+        until all are synced, sync-time percentiles, refusals."""
+        o = self.options
+        targets = tuple(asyncio.run(prepare(self.target.url, self.members(o.storm_users),
+                                            o.storm_backlog)))
+        shares = [share for share in plans.split(o.storm_sockets, o.processes) if share]
+        self.settle()
+        with self.sampling() as sampler, self.manager() as manager:
+            load_before = procstat.load_average()
+            barrier = manager.Barrier(len(shares))
+            start_at = time.time() + STORM_LEAD_S
+            firsts = [sum(shares[:n]) for n in range(len(shares))]
+            futures = [self.pool.submit(run_storm, StormJob(
+                self.target.ws_url, targets, first, share, start_at, o.storm_timeout, barrier))
+                for first, share in zip(firsts, shares, strict=True)]  # fmt: skip
+            parts = [future.result() for future in futures]
+        end = max((p["last_synced"] for p in parts), default=0.0) or time.time()
+        return self._add(report.storm_record(
+            parts, o.storm_users, o.storm_backlog, o.admission,
+            sampler.usage(start_at, end), (load_before, procstat.load_average())))
 
     def raw(self) -> dict[str, Any] | None:
         """``bench_append``'s raw store limits against the same Redis and Cassandra."""

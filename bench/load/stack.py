@@ -21,10 +21,26 @@ from bench.load.procstat import pid_listening_on
 UNCAPPED = {
     f"MESSENGER_{limit}_{knob}": "1000000000"
     for limit in ("SEND", "SIGNUPS_PER_ADDRESS", "UPGRADES_PER_ADDRESS",
-                  "LOGIN_FAILURES_PER_ADDRESS", "LOGIN_FAILURES_PER_USER")
+                  "LOGIN_FAILURES_PER_ADDRESS", "LOGIN_FAILURES_PER_USER", "UPGRADES_PER_NODE")
     for knob in ("RATE_PER_S", "BURST")
 }
 """Every limit raised out of the way: the load comes from one address, far past normal."""
+NODE_ADMISSION = ("MESSENGER_UPGRADES_PER_NODE_RATE_PER_S", "MESSENGER_UPGRADES_PER_NODE_BURST")
+
+
+def admission_env(spec: str) -> dict[str, str | None]:
+    """The server's node admission for ``--node-admission``: ``off`` keeps it uncapped,
+    ``default`` unsets it (the server's defaults), ``RATE,BURST`` sets it (None: unset)."""
+    if spec == "off":
+        return {}
+    if spec == "default":
+        return dict.fromkeys(NODE_ADMISSION)
+    rate, _, burst = spec.partition(",")
+    try:
+        values = [str(float(rate)), str(int(burst))]
+    except ValueError:
+        raise ValueError(f"--node-admission: off, default or RATE,BURST, not {spec!r}") from None
+    return dict(zip(NODE_ADMISSION, values, strict=True))
 SERVER_START_TIMEOUT_S = 180.0
 
 
@@ -62,8 +78,10 @@ def watch_pids(url: str, redis_url: str | None, cassandra: str | None) -> dict[s
 
 @contextlib.contextmanager
 def running(mode: str, url: str | None = None, redis_url: str | None = None,
-            cassandra: str | None = None) -> Iterator[Target]:  # fmt: skip
-    """The server at ``url``, or one started here (with its stores, for production)."""
+            cassandra: str | None = None, settings: dict[str, str | None] | None = None
+            ) -> Iterator[Target]:  # fmt: skip
+    """The server at ``url``, or one started here (with its stores, for production) with
+    ``settings`` over ``UNCAPPED`` (None: the server's default)."""
     if url is not None:
         url = url.rstrip("/")
         yield Target(mode, url, redis_url, cassandra, watch_pids(url, redis_url, cassandra))
@@ -71,7 +89,7 @@ def running(mode: str, url: str | None = None, redis_url: str | None = None,
     from tests.api.server import MessengerProcess
 
     with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="load-") as tmp:
-        env = dict(UNCAPPED)
+        env = {k: v for k, v in {**UNCAPPED, **(settings or {})}.items() if v is not None}
         keyspace = None
         if mode == "production":
             if redis_url is None:

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from inbox.core.errors import Conflict
 from inbox.core.models import Device, PushTarget, User
+from inbox.storage.coalesce import Coalescer
 from inbox.storage.cql_session import CqlSession
 
 _USER_COLS: Final = "user_id, username, display_name, password_hash, created_at_ms"
@@ -74,6 +75,9 @@ class CassandraAccountStore:
     def __init__(self, cql: CqlSession) -> None:
         """Use a ``CqlSession`` prepared with ``ACCOUNT_STATEMENTS``."""
         self._cql = cql
+        # Concurrent lookups (the push planning of many sends at once) share their requests.
+        self._lookups: Coalescer[Sequence[int], dict[int, list[Device]]] = Coalescer(
+            self._devices_together)
 
     async def create_user(self, user: User) -> None:
         """Insert ``user``; ``Conflict(code='username_taken')`` if the username exists."""
@@ -133,11 +137,21 @@ class CassandraAccountStore:
         return (await self.devices_of([user_id])).get(user_id, [])
 
     async def devices_of(self, user_ids: Sequence[int]) -> dict[int, list[Device]]:
-        """Active devices per user in three requests whatever the number of users: the
-        users' device ids, then the devices and their cursors side by side (``IN``)."""
-        users = list(dict.fromkeys(user_ids))
-        if not users:
+        """Active devices per user in three requests whatever the number of users (and
+        whatever the number of concurrent callers: lookups of one loop iteration go
+        together): the users' device ids, then the devices and their cursors side by side."""
+        if not user_ids:
             return {}
+        return await self._lookups.submit(user_ids)
+
+    async def _devices_together(self, calls: Sequence[Sequence[int]]
+                                ) -> list[dict[int, list[Device]]]:
+        found = await self._devices([uid for call in calls for uid in call])
+        return [{uid: found[uid] for uid in dict.fromkeys(call) if uid in found}
+                for call in calls]
+
+    async def _devices(self, user_ids: Sequence[int]) -> dict[int, list[Device]]:
+        users = list(dict.fromkeys(user_ids))
         ids = [int(row[0]) for row in await self._cql.execute("users_devices", (users,))]
         if not ids:
             return {}

@@ -14,21 +14,36 @@ log = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
-    """A refusal that the client caused or can act on."""
+    """A refusal that the client caused or can act on; ``retry_after_s``, when given, says
+    how long to wait before the same request may succeed (the ``Retry-After`` header)."""
 
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None,
+                 retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after_s = retry_after_s
         if code is not None:
             self.code = code
 
     @property
     def http_headers(self) -> dict[str, str]:
         """Headers an HTTP answer to this error carries (REST and refused upgrades)."""
-        return {}
+        if self.retry_after_s is None:
+            return {}
+        return {"Retry-After": str(self.retry_after)}
+
+    @property
+    def retry_after(self) -> int:
+        """Whole seconds for the ``Retry-After`` header: rounded up, at least 1."""
+        return max(1, math.ceil(self.retry_after_s or 0))
+
+    @property
+    def retry_after_ms(self) -> int:
+        """Milliseconds to wait, rounded up, at least 1 (the ``error`` frame's field)."""
+        return max(1, math.ceil((self.retry_after_s or 0) * 1000))
 
 
 class InvalidInput(DomainError):
@@ -70,24 +85,22 @@ class TooLarge(DomainError):
 class RateLimited(DomainError):
     status = 429
     code = "rate_limited"
+    retry_after_s: float  # always given
 
     def __init__(self, message: str, *, retry_after_s: float) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
+        super().__init__(message, retry_after_s=retry_after_s)
 
-    @property
-    def http_headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
 
-    @property
-    def retry_after(self) -> int:
-        """Whole seconds for the ``Retry-After`` header: rounded up, at least 1."""
-        return max(1, math.ceil(self.retry_after_s))
+class NodeBusy(DomainError):
+    """This node takes no new WebSocket now, another node (or this one later) will: it is
+    draining (``draining``) or admitting upgrades at its limit (``overloaded``)."""
 
-    @property
-    def retry_after_ms(self) -> int:
-        """Milliseconds to wait, rounded up, at least 1 (the ``error`` frame's field)."""
-        return max(1, math.ceil(self.retry_after_s * 1000))
+    status = 503
+    code = "overloaded"
+    retry_after_s: float  # always given
+
+    def __init__(self, message: str, *, retry_after_s: float, code: str | None = None) -> None:
+        super().__init__(message, code=code, retry_after_s=retry_after_s)
 
 
 class Unavailable(DomainError):
@@ -95,6 +108,8 @@ class Unavailable(DomainError):
 
     Its message is fixed text naming the dependency: a store's own error text can carry
     internals (queries, keys, addresses) and goes to the log instead (``dependency_failed``).
+    A refusal that knows when it will clear (another attempt of the same send holds its key)
+    gives ``retry_after_s``.
     """
 
     status = 503

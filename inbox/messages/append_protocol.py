@@ -25,6 +25,14 @@ retry is safe) after the cleanup the ``Finish`` names. The four ways out:
   rows were written before the deadline (their positions are then below the new head);
 - a failure before anything was written: drop the reservation (``abort``), release the claim;
 - a failure after the write began: ``fence`` the rows, then drop the marks, release the claim.
+
+Another attempt of the same key holding its claim (``Busy``) is polled for ``BUSY_WAIT_S``,
+then answered 503 with ``Retry-After`` = when that claim expires. A claim lives
+``Timing.claim_ttl_ms``: its reservation's deadline plus a margin. Past it the attempt cannot
+commit (the deadline passed, and COMMIT also refuses once the key holds another attempt's
+claim), so the next reserve takes the key over and goes on as the first attempt: the durable
+receipt it reads catches an earlier attempt that did write (settled as above), and any rows
+that attempt still writes late lose to the fence by their write timestamp.
 """
 
 from __future__ import annotations
@@ -40,6 +48,10 @@ from inbox.messages.log_redis import Busy, Claim, NeedsSeed, Recovering, Replay,
 
 BUSY_POLL_S = 0.02
 """How often a retry polls while another attempt of the same key is in flight."""
+BUSY_WAIT_S = 1.0
+"""How long a retry polls a key that another attempt holds before it answers 503 with
+``Retry-After`` (when that claim expires): a live attempt usually ends well within it; one
+whose node died never ends, and its claim is taken over once it expired."""
 RECOVERY_POLL_S = 0.2
 """Longest wait between reserves while an inbox recovers from a Redis loss."""
 
@@ -52,11 +64,15 @@ class Timing:
     """How long a reservation may take to commit before readers may fence it."""
     receipt_ttl_ms: int = 3_600_000
     """How long Redis keeps a committed attempt's receipt (Cassandra keeps it for good)."""
+    claim_margin_ms: int = 1000
+    """How long a claim outlives its reservation's deadline (a Redis clock stepping back
+    by less cannot let the claim's attempt commit after another took the key over)."""
 
     @property
     def claim_ttl_ms(self) -> int:
-        """How long an idempotency claim lasts: an attempt older than that is dead."""
-        return 4 * self.pending_ttl_ms
+        """How long an idempotency claim lasts: past it, its attempt can no longer commit
+        (its deadline passed), so another attempt of the same key may take the key over."""
+        return self.pending_ttl_ms + self.claim_margin_ms
 
     @property
     def reserve_give_up_s(self) -> float:
@@ -188,8 +204,10 @@ class AppendProtocol:
         if isinstance(outcome, Replay):
             return self._finish(Appended(receipt=outcome.receipt, replayed=True))
         if isinstance(outcome, Busy):
-            if now_s - self._started_s > self.timing.claim_ttl_ms / 1000:
-                return self._finish(Unavailable("the same client_msg_id is being sent; retry"))
+            if now_s - self._started_s >= BUSY_WAIT_S:
+                return self._finish(Unavailable(
+                    "the same client_msg_id is being sent; retry",
+                    retry_after_s=outcome.wait_ms / 1000))
             self._saw_busy = True
             return Sleep(BUSY_POLL_S)
         self.reservation = outcome
@@ -223,10 +241,9 @@ class AppendProtocol:
         return self._write_in_time(now_s)
 
     def _write_in_time(self, now_s: float) -> Action:
-        # A claim outlives an attempt by one pending TTL at least: an attempt that starts
-        # writing later than that could overlap the next holder of the key.
-        limit_s = (self.timing.claim_ttl_ms - self.timing.pending_ttl_ms) / 1000
-        if now_s - self._started_s > limit_s:
+        # Past the reservation's deadline the commit must fail (and the claim may soon go to
+        # another attempt): writing then would only leave rows to fence.
+        if now_s - self._sent_s > self.timing.pending_ttl_ms / 1000:
             return self._finish(Unavailable("send took too long to start; retry"),
                                 abort=self.reservation, release=self.claim)
         return self._write()

@@ -139,7 +139,10 @@ class Replay:
 
 @dataclass(frozen=True, slots=True)
 class Busy:
-    """Another attempt (or an earlier message of the same call) holds the message's key."""
+    """Another attempt (or an earlier message of the same call) holds the message's key;
+    its claim expires (and the key may be claimed again) in ``wait_ms``."""
+
+    wait_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +189,7 @@ def _reserve_results(requests: Sequence[ReserveRequest], keys: Sequence[int | No
             assert receipt is not None  # the script only reports receipts  # noqa: S101
             out.append(Replay(receipt))
         elif kind == "busy":
-            out.append(Busy())
+            out.append(Busy(int(columns[0])))
         else:
             # One comma-joined string per column: 3 bulk replies to parse, not 3 per inbox.
             lasts, positions, eras = (column.split(",") for column in columns)
@@ -250,7 +253,11 @@ def stored_entry(fields: Mapping[str, str]) -> StoredEntry:
     return StoredEntry(draft, message, key)
 
 
-def _commit_call(reservation: Reservation, receipt: tuple[str, str, int] | None
+ReceiptWrite = tuple[str, str, int]
+"""What a commit stores on success: (idempotency key, receipt value, ttl ms)."""
+
+
+def _commit_call(reservation: Reservation, receipt: ReceiptWrite | None, token: str | None
                  ) -> tuple[list[str | bytes], list[Any]]:  # fmt: skip
     positions = reservation.positions
     keys: list[str | bytes] = list(_meta_keys(tuple(positions)))
@@ -262,6 +269,8 @@ def _commit_call(reservation: Reservation, receipt: tuple[str, str, int] | None
     if receipt is not None:
         keys.append(receipt[0])
         argv += [receipt[1], receipt[2]]
+        if token is not None:
+            argv.append(token)
     return keys, argv
 
 
@@ -291,7 +300,7 @@ class RedisInboxLog:
         self._reserve = redis.register_script(RESERVE)
         self._commit = redis.register_script(COMMIT)
         self._release = redis.register_script(RELEASE)
-        self._commits: Coalescer[tuple[Reservation, tuple[str, str, int] | None], str] = (
+        self._commits: Coalescer[tuple[Reservation, ReceiptWrite | None, str | None], str] = (
             Coalescer(self._commit_pipeline))
         self._abort = redis.register_script(ABORT)
         self._seed = redis.register_script(SEED)
@@ -310,12 +319,15 @@ class RedisInboxLog:
         return reservation
 
     async def reserve_all(self, requests: Sequence[ReserveRequest], ttl_ms: int,
-                          claim_ttl_ms: int = 20_000
+                          claim_ttl_ms: int = 6_000
                           ) -> list[Reservation | Replay | Busy] | NeedsSeed | Recovering:
         """Reserve every message in list order in one atomic call (``RESERVE``), claiming
-        each one's key for ``claim_ttl_ms``: per message a ``Reservation``, or ``Replay``
-        / ``Busy`` (nothing reserved for it). ``NeedsSeed`` / ``Recovering``: nothing at
-        all was reserved or claimed."""
+        each one's key for ``claim_ttl_ms`` (at least ``ttl_ms``: the claim must outlive the
+        reservation's deadline): per message a ``Reservation``, or ``Replay`` / ``Busy``
+        (nothing reserved for it). ``NeedsSeed`` / ``Recovering``: nothing at all was
+        reserved or claimed."""
+        if claim_ttl_ms <= ttl_ms and any(r.claim is not None for r in requests):
+            raise ValueError(f"claim_ttl_ms ({claim_ttl_ms}) must exceed ttl_ms ({ttl_ms})")
         keys: list[bytes | str] = []
         users: list[int | None] = []
         argv: list[Any] = [ttl_ms, self.maxlen, self.skew_ms, EPOCH_MS, claim_ttl_ms,
@@ -346,24 +358,26 @@ class RedisInboxLog:
         return [r for r in found if isinstance(r, Reservation)]
 
     async def commit(
-        self, reservation: Reservation, receipt: tuple[str, str, int] | None
+        self, reservation: Reservation, receipt: ReceiptWrite | None, claim: Claim | None = None
     ) -> str:
         """Clear the pending marks if all are there and unexpired: ``ok``; ``lost`` if
         every inbox's sequencer changed era (Redis lost its data); ``expired`` otherwise
-        (a mark expired or was fenced). ``receipt`` = (key, value, ttl ms) is stored on
-        ``ok``, atomically. Commits issued in the same loop iteration share a pipeline."""
-        return await self._commits.submit((reservation, receipt))
+        (a mark expired or was fenced, or ``claim`` was taken over by another attempt).
+        ``receipt`` = (key, value, ttl ms) is stored on ``ok``, atomically. Commits issued in
+        the same loop iteration share a pipeline."""
+        return await self._commits.submit((reservation, receipt,
+                                           claim.token if claim is not None else None))
 
     async def commit_many(self, reservations: Sequence[Reservation]) -> list[str]:
         """``commit`` (without receipts) for several reservations in one round trip."""
-        return await self._commit_pipeline([(r, None) for r in reservations])
+        return await self._commit_pipeline([(r, None, None) for r in reservations])
 
     async def _commit_pipeline(
-        self, commits: Sequence[tuple[Reservation, tuple[str, str, int] | None]]
+        self, commits: Sequence[tuple[Reservation, ReceiptWrite | None, str | None]]
     ) -> list[str]:
         async with self.redis.pipeline(transaction=False) as pipe:
-            for reservation, receipt in commits:
-                keys, argv = _commit_call(reservation, receipt)
+            for reservation, receipt, token in commits:
+                keys, argv = _commit_call(reservation, receipt, token)
                 await self._commit(keys=keys, args=argv, client=pipe)
             return [text(reply) for reply in await _guard(pipe.execute())]
 

@@ -63,14 +63,16 @@ for j = 1, count do
   msgs[j] = m
 end
 -- Claims first: a message whose key holds a receipt (a replay) or another attempt's claim
--- (also an earlier message of this call) reserves nothing.
+-- (also an earlier message of this call) reserves nothing; 'busy' says in how many ms that
+-- claim expires (a claim lives claim_ttl_ms: its attempt's deadline plus a margin).
 local claimed = {}
 for j = 1, count do
   local m = msgs[j]
   if m.idem then
     local held = redis.call('GET', m.idem)
     if held and string.sub(held, 1, 2) == 'r:' then m.skip = {'replay', held}
-    elseif held or claimed[m.idem] then m.skip = {'busy', ''}
+    elseif claimed[m.idem] then m.skip = {'busy', ARGV[5]}
+    elseif held then m.skip = {'busy', tostring(math.max(redis.call('PTTL', m.idem), 1))}
     else claimed[m.idem] = true end
   end
 end
@@ -140,17 +142,22 @@ nothing. Otherwise its key is claimed (``SET token PX claim_ttl``) and each inbo
 missing, ``{'wait', ms}`` while one is recovering (nothing reserved or claimed), else
 ``{'ok', now, deadline}`` followed by four strings per message: ``ok`` and its previous
 positions, positions and eras (comma-joined, in its KEYS order), or ``replay`` and the
-receipt, or ``busy``.
+receipt, or ``busy`` and the ms until the claim holding its key expires.
 """
 
 COMMIT: Final = _LIB + """
 -- KEYS: meta per recipient [, idempotency key].
--- ARGV: deadline, positions, eras (comma-joined, in KEYS order) [, receipt, ttl_ms].
+-- ARGV: deadline, positions, eras (comma-joined, in KEYS order) [, receipt, ttl_ms, token].
 -- Happy path: one HDEL per recipient; if a mark is missing, the removed ones are put back.
 local now = now_ms()
 local positions = split(ARGV[2])
 local n = #positions
-if now <= tonumber(ARGV[1]) then
+local ours = true  -- another attempt took the key over once our claim expired: not ours
+if #KEYS > n and ARGV[6] then
+  local held = redis.call('GET', KEYS[n+1])
+  ours = not held or held == ARGV[6]
+end
+if ours and now <= tonumber(ARGV[1]) then
   local removed, count = {}, 0
   for i = 1, n do
     removed[i] = redis.call('HDEL', KEYS[i], 'p:' .. positions[i])
@@ -174,10 +181,11 @@ return 'expired'
 """Clear the pending marks of one reservation, all or none.
 
 KEYS: the meta key of each recipient [, the idempotency key]. ARGV: deadline, positions, eras
-(comma-joined, in KEYS order) [, receipt, ttl_ms]. Replies ``ok`` when every mark was there and
-the deadline has not passed (and then stores the receipt for ttl_ms); otherwise puts back the
-marks it removed and replies ``lost`` when every inbox changed era (Redis lost them), else
-``expired``."""
+(comma-joined, in KEYS order) [, receipt, ttl_ms [, claim token]]. Replies ``ok`` when every
+mark was there, the deadline has not passed and the key (when a token is given) holds that
+claim or nothing (and then stores the receipt for ttl_ms); otherwise puts back the marks it
+removed and replies ``lost`` when every inbox changed era (Redis lost them), else
+``expired``. The token check makes a take-over safe even if Redis' clock stepped back."""
 
 ABORT: Final = _LIB + """
 -- KEYS: meta per entry. ARGV: deadline, positions (comma-joined, in KEYS order).

@@ -40,11 +40,14 @@ can still appear below that mark. A commit whose reply is lost with Redis is fen
 seen by a reader in that instant could vanish: a known, narrow window).
 
 **Idempotency** (invariant 3): the reserve claims ``idem:{u:sender}:<client_msg_id>`` in the
-same atomic call (racers poll for the receipt); while reserving, Cassandra's
-``sends_by_client_id`` is read (a retry after the Redis receipt expired, or after a Redis
-loss), and a receipt found there answers the retry only if its attempt committed; commit
-stores the receipt in Redis atomically with clearing the marks (no separate release);
-Cassandra has it from the write.
+same atomic call, for the reservation's pending TTL plus a margin (racers poll for the
+receipt up to a second, then answer 503 with ``Retry-After`` = when the claim expires; an
+expired claim, whose attempt can no longer commit, is taken over by the next reserve); while
+reserving, Cassandra's ``sends_by_client_id`` is read (a retry after the Redis receipt
+expired, after a Redis loss, or after taking over a dead attempt's claim), and a receipt found
+there answers the retry only if its attempt committed; commit stores the receipt in Redis
+atomically with clearing the marks, and only while the key holds its own claim (no separate
+release); Cassandra has it from the write.
 
 **The decisions** live in ``append_protocol`` (a sans-I/O state machine, unit-tested without
 any server); this module performs its actions. ``append_many`` reserves a list of messages in
@@ -201,7 +204,7 @@ class HybridInboxStore:
             cache = None
             if p.claim is not None and action.receipt is not None:
                 cache = (p.claim.key, receipt_json(action.receipt), self.timing.receipt_ttl_ms)
-            return p.committed(await self.log.commit(action.reservation, cache))
+            return p.committed(await self.log.commit(action.reservation, cache, p.claim))
         raise TypeError(f"unknown action {action!r}")  # Reserve only comes from start()
 
     def _lookup(self, p: AppendProtocol) -> asyncio.Task[SendReceipt | None]:
@@ -262,13 +265,14 @@ class HybridInboxStore:
         """``earlier`` (a durable receipt) if its attempt committed; None once it is fenced
         (``append_protocol.earlier_attempt`` says why)."""
         deadline = await self.log.pending_deadline(owner, earlier.id)
-        verdict = earlier_attempt(deadline, await self.log.time_ms())
+        now_ms = await self.log.time_ms()
+        verdict = earlier_attempt(deadline, now_ms)
         if verdict == "ended":
             return await self.durable.get_receipt(*key)
-        if verdict == "running":
-            raise Unavailable("an earlier attempt of this request is still being stored; "
-                              "retry")
         assert deadline is not None  # noqa: S101
+        if verdict == "running":  # past its deadline, it is abandoned: a retry fences it
+            raise Unavailable("an earlier attempt of this request is still being stored; "
+                              "retry", retry_after_s=(deadline + 1 - now_ms) / 1000)
         if not await self._fence_expired(owner, [(earlier.id, deadline)]):
             raise Unavailable("Cassandra refused to fence an abandoned attempt; retry")
         return None

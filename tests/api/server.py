@@ -19,6 +19,10 @@ import httpx
 
 from tests.servers.redis_server import free_ports
 
+NO_DRAIN_WINDOW = {"MESSENGER_DRAIN_WINDOW_S": "0"}
+"""A stopped test server exits as soon as its sockets are drained, instead of serving out a
+drain window; the drain's own tests set one."""
+
 
 @dataclass
 class Account:
@@ -43,7 +47,8 @@ class MessengerProcess:
         self.args = args
         self.log_level = log_level
         self.port = port or free_ports(1)[0]
-        self.env = {**os.environ, "MESSENGER_DATA_DIR": str(data_dir), **(env or {})}
+        self.env = {**os.environ, "MESSENGER_DATA_DIR": str(data_dir), **NO_DRAIN_WINDOW,
+                    **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"server-{self.port}.log"
 

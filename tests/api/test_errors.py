@@ -149,7 +149,8 @@ async def test_unusable_send_and_typing_frames_get_error_frames(server: Messenge
 def test_docs_and_health(server: MessengerProcess, client: httpx.Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
-    stores = {"redis", "cassandra"} if "MESSENGER_REDIS_URL" in server.env else {"inbox"}
+    production = "MESSENGER_REDIS_URL" in server.env
+    stores = {"redis", "cassandra", "worker_id"} if production else {"inbox"}
     assert ready == {"ready": True, "checks": dict.fromkeys(stores, "ok")}
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]

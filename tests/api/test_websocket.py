@@ -13,7 +13,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.typing import Subprotocol
+from websockets.typing import Origin, Subprotocol
 
 from tests.api.server import MessengerProcess, login, messenger, new_account, send, sync_all
 from tests.api.wsclient import collect_entries, next_frame, open_ws, silent_for
@@ -66,6 +66,25 @@ async def test_a_bad_subprotocol_token_is_refused_like_a_bad_header(
         assert response.status_code == status
         assert json.loads(response.body)["error"]["code"] == code
         assert alice.token not in response.body.decode()
+
+
+async def test_a_browser_is_told_why_its_upgrade_was_refused(
+    server: MessengerProcess, client: httpx.Client
+) -> None:
+    """A browser sees no HTTP status of a refused handshake (only a 1006 close): an upgrade
+    with an ``Origin`` is accepted, told why in an ``error`` frame and closed with a code it
+    can act on (4001: log in again)."""
+    origin = Origin(server.url)
+    for kwargs in ({"subprotocols": _bearer_subprotocols("nope")},
+                   {"additional_headers": {"Authorization": "Bearer nope"}}):
+        ws = await connect(server.ws_url, origin=origin, **kwargs)
+        if "subprotocols" in kwargs:
+            assert ws.subprotocol == "messenger.v1"  # a browser needs one it offered
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert frame["op"] == "error" and frame["code"] == "invalid_token"
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 5)
+        assert ws.close_code == 4001
 
 
 async def test_live_entries_reach_recipient_and_senders_other_devices(

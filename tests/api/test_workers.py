@@ -4,12 +4,16 @@ shares nothing but Redis and Cassandra with the others."""
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
+from websockets.exceptions import ConnectionClosed
 
 from tests.api.backends import API_REDIS_DB, production_env
 from tests.api.server import MessengerProcess, new_account, send
@@ -56,3 +60,29 @@ def test_workers_are_refused_on_the_embedded_default(tmp_path: Path) -> None:
         env={"PATH": "/usr/bin:/bin"})
     assert done.returncode != 0
     assert "needs the production backend" in done.stderr
+
+
+async def test_sigterm_drains_the_sockets_of_the_workers(
+    tmp_path: Path, redis_server: Any, cassandra_server: Any
+) -> None:
+    """The parent passes SIGTERM on to its workers; each drains its own sockets (goaway,
+    1001) before it stops, and the parent waits for them."""
+    env = {**production_env(redis_server, cassandra_server, "workersdrain"),
+           "MESSENGER_DRAIN_WINDOW_S": "1"}
+    server = MessengerProcess(tmp_path / "data", env, args=("--workers", "2"))
+    await asyncio.to_thread(server.start)
+    try:
+        assert server.proc is not None
+        with server.client() as client:
+            bob = new_account(client)
+        sockets = [await open_ws(server.ws_url, bob) for _ in range(8)]
+        server.proc.send_signal(signal.SIGTERM)
+        for ws in sockets:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert frame["op"] == "goaway" and 0 <= frame["reconnect_after_ms"] <= 1000
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 10)
+            assert ws.close_code == 1001
+        assert await asyncio.to_thread(server.proc.wait, 30) is not None  # workers joined
+    finally:
+        await asyncio.to_thread(server.stop)

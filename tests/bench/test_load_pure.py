@@ -200,3 +200,41 @@ def test_profile_shares_count_self_and_inclusive_once_per_stack() -> None:
     assert by_package(own) == {"stdlib/json": 3, "inbox": 1}
     assert frame_name("execute (/v/site-packages/cassandra/cluster.py:9)") == \
         "cassandra/cluster.py:execute"
+
+
+def _storm_part(sockets: int, sync_s: list[float], refusals: dict[str, int],
+                per_second: dict[str, dict[str, int]]) -> dict[str, object]:
+    hist = Histogram()
+    for s in sync_s:
+        hist.record(s)
+    return {"sockets": sockets, "synced": hist.count, "attempts": sockets + 2, "entries": 9,
+            "refusals": refusals, "errors": {}, "sync": hist.to_json(),
+            "hello": hist.to_json(), "last_synced": 0.0, "client_late_s": 0.01,
+            "client_cpu_s": 0.5, "per_second": per_second}  # fmt: skip
+
+
+def test_storm_record_adds_up_the_processes_and_times_the_last_sync() -> None:
+    parts = [_storm_part(2, [1.0, 3.0], {"503": 2}, {"hello": {"0": 1, "2": 1}}),
+             _storm_part(1, [2.0], {"503": 1, "429": 1}, {"hello": {"1": 1}})]
+    record = report.storm_record(parts, 3, 50, "default", {}, ("1.0", "1.2"))
+    assert record["synced"] == 3 and record["missing"] == 0 and record["kept_up"] is True
+    assert record["all_synced_s"] == pytest.approx(3.0, rel=0.01)
+    assert record["refusals"] == {"503": 3, "429": 1} and record["refused"] == 4
+    assert record["per_second"]["hello"] == [1, 1, 1]
+    assert "all synced in 3.0 s" in record["note"] and "4 refusals" in record["note"]
+    json.dumps(record)
+    unsynced = report.storm_record([_storm_part(2, [1.0], {}, {})], 1, 5, "off", {},
+                                   ("1", "1"))  # fmt: skip
+    assert unsynced["missing"] == 1 and unsynced["all_synced_s"] is None
+    assert unsynced["kept_up"] is False and "1 not synced" in unsynced["note"]
+
+
+def test_node_admission_flag_and_shares() -> None:
+    from bench.load.stack import NODE_ADMISSION, admission_env
+
+    assert admission_env("off") == {}
+    assert admission_env("default") == dict.fromkeys(NODE_ADMISSION)
+    assert admission_env("150,300") == dict(zip(NODE_ADMISSION, ["150.0", "300"], strict=True))
+    with pytest.raises(ValueError, match="RATE,BURST"):
+        admission_env("fast")
+    assert plans.split(10, 3) == [4, 3, 3] and plans.split(1, 2) == [1, 0]

@@ -23,3 +23,17 @@ def test_tiny_w1_step_against_a_real_embedded_server(tmp_path: Path) -> None:
     latency = step["latency_ms"]
     assert 0 < latency["p50"] <= latency["p99"] <= latency["max"] < 5000
     assert step["procs"]["server"]["cpu_cores"] > 0 and step["procs"]["server"]["rss_mib"] > 10
+
+
+def test_tiny_storm_against_a_node_admitting_few_at_a_time(tmp_path: Path) -> None:
+    """Sockets more than the node admits at once: the rest are refused (503) and come back
+    when told, and every socket syncs its backlog."""
+    out = tmp_path / "storm.json"
+    main(["--mode", "embedded", "--workload", "storm", "--storm-sockets", "60",
+          "--storm-users", "4", "--storm-backlog", "3", "--storm-timeout", "60",
+          "--node-admission", "30,20", "--processes", "2", "--out", str(out)])  # fmt: skip
+    (step,) = json.loads(out.read_text())["steps"]
+    assert step["kind"] == "storm" and step["admission"] == "30,20"
+    assert step["synced"] == 60 and step["missing"] == 0 and step["errors"] == {}
+    assert step["refusals"].get("503", 0) >= 10  # past the burst (and what refilled meanwhile)
+    assert step["entries"] >= 60 * 3 and step["all_synced_s"] < 30

@@ -1,24 +1,26 @@
 """The ``/v1/ws`` endpoint over a real uvicorn and a real client, with a live bus of our own
 whose registry calls can fail: a socket that cannot be registered is refused cleanly and
-leaves nothing behind; one that cannot be unregistered is still cleaned up."""
+leaves nothing behind; one that cannot be unregistered is still cleaned up. A drain tells the
+socket to go away, answers its send in flight, closes it with 1001 and refuses new ones."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.types import Message
 from starlette.websockets import WebSocket
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gateway.bus import LocalLiveBus
-from gateway.connection import CLOSE_TRY_AGAIN
+from gateway.connection import CLOSE_GOING_AWAY, CLOSE_TRY_AGAIN
 from gateway.endpoint import Gateway, GatewayConfig
 from gateway.handlers import FrameHandlers
 from gateway.hub import Hub
@@ -26,6 +28,7 @@ from gateway.live import LivePublisher
 from gateway.presence import Status
 from gateway.presence_contacts import StaticContacts
 from gateway.presence_service import PresenceService
+from gateway.sends import SendMany, SendOutcome
 from inbox.accounts.security import TokenIssuer
 from inbox.accounts.service import AccountService
 from inbox.accounts.store_sqlite import SqliteAccountStore
@@ -73,6 +76,23 @@ class FlakyBus(LocalLiveBus):
         return went_offline
 
 
+class HeldSends:
+    """The gateway's ``send_many``: stores through ``store``, but while ``gate`` is clear a
+    batch waits for it (a slow store, holding a send in flight)."""
+
+    def __init__(self, store: SendMany) -> None:
+        self._store = store
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.started = asyncio.Event()
+
+    async def send_many(self, caller: Caller, requests: Sequence[SendRequest]
+                        ) -> list[SendOutcome]:
+        self.started.set()
+        await self.gate.wait()
+        return await self._store(caller, requests)
+
+
 @dataclass
 class Rig:
     """A gateway over embedded stores and a ``FlakyBus``, served by uvicorn on ``url``."""
@@ -83,6 +103,7 @@ class Rig:
     presence: PresenceService
     clock: ManualClock
     messages: MessageService
+    sends: HeldSends
     token: str
     user_id: int
     device_id: int
@@ -133,10 +154,11 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     presence = PresenceService(bus, hub, StaticContacts(), accounts, clock, window_ms=1_000)
     messages = MessageService(inbox, accounts, next_id, clock, [LivePublisher(bus)])
     handlers = FrameHandlers(SyncService(inbox, accounts), {})
+    sends = HeldSends(messages.send_many)
     gateway = Gateway(GatewayConfig(), auth, accounts, inbox, hub, handlers, clock, throttle,
-                      presence, send_many=messages.send_many)
+                      presence, send_many=sends.send_many)
 
-    rig = Rig(gateway, bus, accounts, presence, clock, messages, token.access_token,
+    rig = Rig(gateway, bus, accounts, presence, clock, messages, sends, token.access_token,
               user.user_id, device.device_id)
 
     async def endpoint(ws: WebSocket) -> None:
@@ -219,3 +241,60 @@ async def test_an_entry_stored_while_the_socket_registers_is_streamed(rig: Rig) 
     assert [e["body"] for e in frame["entries"]] == ["while registering"]
     await ws.close()
     assert await rig.served_once() is None
+
+
+async def test_a_drain_says_goaway_answers_the_send_in_flight_then_closes_with_1001(
+    rig: Rig,
+) -> None:
+    ws = await rig.connect()
+    assert json.loads(await ws.recv())["op"] == "hello"
+    rig.sends.gate.clear()
+    await ws.send(json.dumps({"op": "send", "to_user": str(rig.user_id), "body": "hi",
+                              "client_msg_id": "c1", "ref": "s1"}))
+    await rig.sends.started.wait()  # the store holds the send: it is in flight
+    draining = asyncio.create_task(rig.gateway.drain(window_s=2.0))
+    goaway = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert goaway["op"] == "goaway" and 0 <= goaway["reconnect_after_ms"] <= 2000
+    assert await silent_until_released(ws, rig.sends)  # not closed under the send
+    got, code = await _frames_until_closed(ws)
+    assert [f["ref"] for f in got if f["op"] == "sent"] == ["s1"]  # answered, then closed
+    assert code == CLOSE_GOING_AWAY
+    assert await asyncio.wait_for(draining, 10) == 1
+    with pytest.raises(InvalidStatus) as refused:  # no new socket on a draining node
+        await rig.connect()
+    response = refused.value.response
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
+    assert json.loads(bytes(response.body or b""))["error"]["code"] == "draining"
+
+
+async def silent_until_released(ws: ClientConnection, sends: HeldSends) -> bool:
+    """True if nothing arrives for a while; then lets the held send be stored."""
+    try:
+        await asyncio.wait_for(ws.recv(), 0.2)
+    except TimeoutError:
+        sends.gate.set()
+        return True
+    return False
+
+
+async def test_behind_a_server_without_denial_responses_a_draining_node_closes_with_1013(
+    rig: Rig,
+) -> None:
+    """No HTTP refusal possible: the socket is accepted, told why and when to come back, and
+    closed with 1013 (try again later), not 4001 (which tells a client to log in again)."""
+    rig.gateway.admission.start_draining(5.0)
+    sent: list[Message] = []
+    scope = {"type": "websocket", "path": "/ws", "headers": [], "query_string": b"",
+             "client": ("127.0.0.1", 5000), "subprotocols": [], "extensions": {}}
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await rig.gateway.serve(WebSocket(scope, receive, send))
+    assert [m["type"] for m in sent] == ["websocket.accept", "websocket.send", "websocket.close"]
+    frame = json.loads(sent[1]["text"])
+    assert frame["code"] == "draining" and 0 < frame["retry_after_ms"] <= 5000
+    assert sent[2]["code"] == CLOSE_TRY_AGAIN

@@ -7,7 +7,14 @@ import pytest
 from websockets.headers import build_subprotocol, parse_subprotocol
 from websockets.typing import Subprotocol
 
-from gateway.handshake import BEARER_PREFIX, SUBPROTOCOL, Upgrade, read_upgrade
+from gateway.handshake import (
+    BEARER_PREFIX,
+    SUBPROTOCOL,
+    Upgrade,
+    is_browser,
+    read_upgrade,
+    refusal_close_code,
+)
 from inbox.core.errors import DomainError
 
 TOKEN = jwt.encode({"sub": "1", "did": "2", "exp": 2_000_000_000}, "k" * 32, "HS256")
@@ -43,3 +50,11 @@ def test_bearer_jwt_is_a_valid_subprotocol_token() -> None:
     value = Subprotocol(BEARER_PREFIX + TOKEN)
     header = build_subprotocol([Subprotocol(SUBPROTOCOL), value])
     assert parse_subprotocol(header) == [SUBPROTOCOL, value]
+
+
+def test_a_refusal_closes_a_browser_socket_with_a_code_it_can_act_on() -> None:
+    assert refusal_close_code(401) == 4001  # log in again
+    assert refusal_close_code(429) == refusal_close_code(503) == 1013  # come back later
+    assert refusal_close_code(400) == 1008
+    assert is_browser({"origin": "https://app.example"})
+    assert not is_browser({"authorization": "Bearer x"})

@@ -127,3 +127,22 @@ async def test_a_store_that_breaks_costs_its_sends_an_error_not_the_pipeline() -
     assert [(r["op"], r.get("code")) for r in replies] == [("error", "internal"),
                                                           ("sent", None)]
     await pipeline.close()
+
+
+async def test_settle_waits_for_every_send_submitted_to_be_answered() -> None:
+    """A drain answers what the client sent before it closes: the batch being stored and
+    the sends queued behind it."""
+    store, replies = Store(), Replies()
+    pipeline = SendPipeline(ALICE, store.send_many, replies)
+    assert await pipeline.settle(0.01)  # nothing submitted: settled at once
+    await pipeline.submit(request(0), "r0")
+    await store.started.wait()
+    await pipeline.submit(request(1), "r1")
+    assert not await pipeline.settle(0.05)  # the store holds them: not settled in time
+    settling = asyncio.ensure_future(pipeline.settle(2))
+    await asyncio.sleep(0.05)
+    assert not settling.done()
+    store.gate.set()
+    assert await settling
+    assert [r["ref"] for r in replies] == ["r0", "r1"]
+    await pipeline.close()

@@ -125,6 +125,41 @@ async def test_renew_after_plain_expiry_is_lost_and_does_not_recreate_the_key(
     assert await client.exists(worker_key(worker_id)) == 0
 
 
+async def test_renew_sets_a_vanished_key_again_while_the_lease_is_valid(client: Redis) -> None:
+    """Redis restarted empty: the key is gone though our lease has not run out; nobody else
+    can have held it since, so the renewal takes it back instead of losing it."""
+    lease = RedisWorkerLease(client, "node-a", ttl_ms=5000)
+    worker_id = await lease.acquire()
+    value = await holder(client, worker_id)
+    await client.delete(worker_key(worker_id))
+    await lease.renew()
+    assert await holder(client, worker_id) == value
+    assert 4000 < await client.pttl(worker_key(worker_id)) <= 5000
+    assert lease.worker_id == worker_id
+
+
+async def test_retake_after_a_loss_takes_our_id_back_only_if_no_one_holds_it(
+    client: Redis,
+) -> None:
+    lease = RedisWorkerLease(client, "node-a", ttl_ms=30)
+    worker_id = await lease.acquire()
+    value = await holder(client, worker_id)
+    await asyncio.sleep(0.08)  # past our deadline: the renewal may not re-create it
+    with pytest.raises(LeaseLostError):
+        await lease.renew()
+    assert await lease.retake()  # absent: ours again, with the same token
+    assert lease.worker_id == worker_id and await holder(client, worker_id) == value
+    await asyncio.sleep(0.08)
+    with pytest.raises(LeaseLostError):
+        await lease.renew()
+    await client.set(worker_key(worker_id), "their-token:node-b", px=60_000)
+    assert not await lease.retake()
+    assert await holder(client, worker_id) == "their-token:node-b"
+    assert not await lease.retake()  # that id is forgotten: a new one must be acquired
+    with pytest.raises(RuntimeError, match="not held"):
+        _ = lease.worker_id
+
+
 async def test_release_deletes_our_key(client: Redis) -> None:
     lease = RedisWorkerLease(client, "node-a")
     worker_id = await lease.acquire()

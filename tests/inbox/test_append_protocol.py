@@ -8,6 +8,7 @@ from inbox.core.errors import Unavailable
 from inbox.core.models import AppendBatch, Appended, EntryDraft, EntryKind, Message, SendReceipt
 from inbox.messages.append_protocol import (
     BUSY_POLL_S,
+    BUSY_WAIT_S,
     RECOVERY_POLL_S,
     AppendProtocol,
     Commit,
@@ -81,18 +82,30 @@ def test_a_receipt_in_redis_is_a_replay_that_reserved_nothing() -> None:
     assert isinstance(finish, Finish) and (finish.abort, finish.release) == (None, None)
 
 
-def test_another_attempt_in_flight_is_polled_then_given_up() -> None:
+def test_another_attempt_in_flight_is_polled_briefly_then_answered_with_retry_after() -> None:
+    """A live duplicate ends within the poll; a dead one's claim outlives it: the retry is
+    told when that claim expires instead of waiting for it."""
     p = send()
     p.start()
-    assert p.reserved(Busy(), 1.0) == Sleep(BUSY_POLL_S)
-    late = p.reserved(Busy(), TIMING.claim_ttl_ms / 1000 + 0.1)
+    assert p.reserved(Busy(4200), 0.01) == Sleep(BUSY_POLL_S)
+    assert p.reserved(Busy(3300), BUSY_WAIT_S - 0.01) == Sleep(BUSY_POLL_S)
+    late = p.reserved(Busy(3200), BUSY_WAIT_S)
     assert isinstance(late, Finish) and isinstance(late.result, Unavailable)
+    assert late.result.retry_after_s == 3.2
+    assert late.result.http_headers == {"Retry-After": "4"}
+    assert (late.abort, late.fence, late.release) == (None, None, None)  # it held nothing
+    assert BUSY_WAIT_S <= 1.0
+
+
+def test_a_claim_lives_until_its_reservation_can_no_longer_commit_plus_a_margin() -> None:
+    assert TIMING.claim_ttl_ms == TIMING.pending_ttl_ms + TIMING.claim_margin_ms
+    assert 0 < TIMING.claim_margin_ms < TIMING.pending_ttl_ms
 
 
 def test_after_polling_the_durable_receipt_is_read_afresh() -> None:
     p = send()
     p.start()
-    p.reserved(Busy(), 0.5)
+    p.reserved(Busy(100), 0.5)
     # The lookup started with the first reserve predates the other attempt's writes.
     assert p.reserved(RESERVATION, 0.6) == Lookup(fresh=True)
 
@@ -123,12 +136,32 @@ def test_a_server_entry_with_a_durable_receipt_landed_already() -> None:
 
 
 def test_an_append_that_starts_writing_too_late_gives_up() -> None:
+    """Past its reservation's deadline (a pending TTL after the reserve was sent) a commit
+    must fail and the claim may go to another attempt: nothing is written."""
     p = send()
     reserved(p)
-    limit = (TIMING.claim_ttl_ms - TIMING.pending_ttl_ms) / 1000
-    finish = p.looked_up(None, limit + 0.1)
+    finish = p.looked_up(None, TIMING.pending_ttl_ms / 1000 + 0.1)
     assert isinstance(finish, Finish) and isinstance(finish.result, Unavailable)
     assert (finish.abort, finish.release, finish.fence) == (RESERVATION, CLAIM, None)
+
+
+def test_the_write_deadline_counts_from_the_reserve_that_claimed_the_key() -> None:
+    """After polling a busy key, the reserve that took it over sets the deadline."""
+    p = send()
+    p.start()
+    p.sent(0.0)
+    p.reserved(Busy(800), 0.2)
+    p.sent(0.9)
+    assert p.reserved(RESERVATION, 0.91) == Lookup(fresh=True)
+    assert isinstance(p.looked_up(None, 0.9 + TIMING.pending_ttl_ms / 1000 - 0.1), Write)
+    late = send()
+    late.start()
+    late.sent(0.0)
+    late.reserved(Busy(800), 0.2)
+    late.sent(0.9)
+    late.reserved(RESERVATION, 0.91)
+    finish = late.looked_up(None, 0.9 + TIMING.pending_ttl_ms / 1000 + 0.1)
+    assert isinstance(finish, Finish) and isinstance(finish.result, Unavailable)
 
 
 def test_a_failed_write_is_fenced_and_its_claim_released() -> None:

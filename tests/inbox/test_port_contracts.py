@@ -177,6 +177,9 @@ async def test_devices_of_many_users_at_once(stores: Stores) -> None:
     assert device.cur_max_msg_id == 77
     assert device.push == PushTarget("fcm", f"tok-{first.device_id}")
     assert await accounts.devices_of([]) == {}
+    together = await asyncio.gather(accounts.devices_of([users[0]]),
+                                    accounts.devices_of([users[1], users[3]]))
+    assert list(together) == [{users[0]: found[users[0]]}, {users[1]: found[users[1]]}]
 
 
 async def test_mutes(stores: Stores) -> None:

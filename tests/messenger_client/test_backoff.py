@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from messenger_client.backoff import Backoff, BackoffPolicy
-from messenger_client.errors import CredentialsError, NotFound, RateLimited, Unavailable
+from messenger_client.errors import (
+    CredentialsError,
+    NotFound,
+    RateLimited,
+    Unavailable,
+    error_from_response,
+)
 from messenger_client.heartbeat import Heartbeat
 from messenger_client.reconnect import Closed, Reconnect, Stop, plan
 
@@ -86,6 +92,20 @@ def test_refused_upgrades() -> None:
     down = Unavailable("unavailable", "redis down")
     assert reconnect_delay(Closed(refused=down), Backoff(POLICY, rng=top)) == pytest.approx(
         1, rel=1e-5)
+
+
+def test_an_upgrade_refused_with_503_and_retry_after_comes_back_within_that_second() -> None:
+    """A node draining or at its admission limit books the client a turn in whole seconds:
+    come back within the second after it (so that a second's clients arrive evenly), however
+    many refusals came before, and not at once."""
+    refused = error_from_response(503, b'{"error": {"code": "overloaded", "message": "busy"}}',
+                                  {"retry-after": "7"})
+    assert isinstance(refused, Unavailable) and refused.code == "overloaded"
+    draws = iter([0.0, 0.5, 0.999])
+    backoff = Backoff(POLICY, rng=lambda: next(draws))
+    backoff.attempt = 10
+    delays = [reconnect_delay(Closed(refused=refused), backoff) for _ in range(3)]
+    assert delays == pytest.approx([7.0, 7.5, 7.999])
 
 
 def test_heartbeat_pings_each_interval_and_gives_up_after_three() -> None:

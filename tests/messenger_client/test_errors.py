@@ -39,6 +39,13 @@ def test_retry_after_header_and_bodies_that_are_not_envelopes() -> None:
     proxy = error_from_response(502, b"<html>Bad Gateway</html>", {"retry-after": "soon"})
     assert isinstance(proxy, Unavailable) and proxy.code == "http_502"
     assert "Bad Gateway" in proxy.message
+    busy = error_from_response(503, b'{"error":{"code":"unavailable","message":"x"}}',
+                               {"retry-after": "5"})
+    assert isinstance(busy, Unavailable) and busy.retry_after_s == 5
+    plain = error_from_response(503, b"", {})
+    assert isinstance(plain, Unavailable) and plain.retry_after_s is None
+    framed = error_from_frame({"code": "unavailable", "message": "m", "retry_after_ms": 4200})
+    assert isinstance(framed, Unavailable) and framed.retry_after_s == 4.2
     empty = error_from_response(404, b"", {})
     assert isinstance(empty, NotFound) and empty.message == "HTTP 404"
 

@@ -71,6 +71,17 @@ def test_unavailable_backs_off_and_an_answer_resets_it() -> None:
     assert box.not_before == 0.5
 
 
+def test_unavailable_with_retry_after_waits_at_least_that_long() -> None:
+    """Another attempt of the same send is in flight: the server says when it is over."""
+    box = outbox_with(1)
+    box.next_to_send(0)
+    box.on_error("c1", Unavailable("unavailable", "in flight", retry_after_s=5), now=10)
+    assert box.wake_at() == 15
+    box.next_to_send(math.inf)
+    box.on_error("c1", Unavailable("unavailable", "in flight", retry_after_s=0.1), now=10)
+    assert box.wake_at() == 11  # the backoff, when longer
+
+
 def test_a_refused_message_is_dropped_and_the_next_goes() -> None:
     box = outbox_with(1, 2)
     box.next_to_send(0)

@@ -1,0 +1,80 @@
+// The REST API (docs/api.md) as one method per route, acting as one device. I/O only: every
+// non-2xx answer becomes an `ApiError` with the server's code; no answer at all is status 0.
+
+export class ApiError extends Error {
+  constructor(status, code, message, retryAfterS = null) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.retryAfterS = retryAfterS;
+  }
+}
+
+export class Rest {
+  /** `base`: the server's root URL (ending in "/"); `token`: a device's access token. */
+  constructor(base, token = null) {
+    this.base = base;
+    this.token = token;
+  }
+
+  async call(method, path, { body, query } = {}) {
+    const url = new URL(path.replace(/^\//, ""), this.base);
+    for (const [key, value] of Object.entries(query ?? {})) {
+      if (value != null) url.searchParams.set(key, value);
+    }
+    const headers = {};
+    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let response;
+    try {
+      response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (exc) {
+      throw new ApiError(0, "offline", `the server cannot be reached (${exc.message})`);
+    }
+    if (response.status === 204) return null;
+    const data = await response.json().catch(() => null);
+    if (response.ok) return data;
+    const error = data?.error ?? {};
+    const retry = Number(response.headers.get("Retry-After")) || null;
+    throw new ApiError(response.status, error.code ?? "http_error", error.message ?? response.statusText, retry);
+  }
+
+  signup(username, password, displayName) {
+    return this.call("POST", "/v1/auth/signup", {
+      body: { username, password, ...(displayName ? { display_name: displayName } : {}) },
+    });
+  }
+
+  login(username, password, deviceId = null) {
+    return this.call("POST", "/v1/auth/login", {
+      body: { username, password, platform: "web", device_name: "Web browser", ...(deviceId ? { device_id: deviceId } : {}) },
+    });
+  }
+
+  logout(deviceId) { return this.call("DELETE", `/v1/devices/${deviceId}`); }
+  me() { return this.call("GET", "/v1/users/me"); }
+  user(userId) { return this.call("GET", `/v1/users/${userId}`); }
+  findUser(username) { return this.call("GET", "/v1/users", { query: { username } }); }
+  group(groupId) { return this.call("GET", `/v1/groups/${groupId}`); }
+
+  createGroup(name, memberIds, clientGroupId) {
+    return this.call("POST", "/v1/groups", { body: { name, member_ids: memberIds, client_group_id: clientGroupId } });
+  }
+
+  addMembers(groupId, userIds) {
+    return this.call("POST", `/v1/groups/${groupId}/members`, { body: { user_ids: userIds } });
+  }
+
+  removeMember(groupId, userId) { return this.call("DELETE", `/v1/groups/${groupId}/members/${userId}`); }
+
+  history(cid, before = null, limit = 50) {
+    return this.call("GET", `/v1/conversations/${encodeURIComponent(cid)}/messages`, { query: { before, limit } });
+  }
+
+  markRead(cid, upToMsgId) {
+    return this.call("POST", `/v1/conversations/${encodeURIComponent(cid)}/read`, { body: { up_to_msg_id: upToMsgId } });
+  }
+
+  deleteMessage(msgId, scope) { return this.call("DELETE", `/v1/messages/${msgId}`, { query: { scope } }); }
+  presence(userIds) { return this.call("GET", "/v1/presence", { query: { user_ids: userIds.join(",") } }); }
+}
