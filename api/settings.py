@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     apns_sandbox: bool = False
     push_preview: bool = True
     push_workers: int = 1
+    ack_window_s: float = Field(
+        default=10.0, ge=0, allow_inf_nan=False,
+        description="how long a live delivery may stay un-acked before the device gets a "
+                    "push for it (0: live deliveries are final, never pushed)")
 
     @model_validator(mode="after")
     def _one_backend(self) -> Settings:

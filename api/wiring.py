@@ -25,6 +25,7 @@ from gateway.live import LivePublisher
 from gateway.presence_contacts import StoreContacts
 from gateway.presence_service import PresenceService, presence_window_ms
 from gateway.typing_relay import TypingRelay
+from gateway.unacked import UnackedWatch
 from idgen.clock import SYSTEM_CLOCK, Clock
 from idgen.tasks import stop_tasks
 from inbox.accounts.port import AccountStore
@@ -48,6 +49,7 @@ from push.queue_redis import RedisQueue
 from push.queue_sqlite import SqliteQueue
 from push.retry import RetryPolicy
 from push.titles import PushTitles
+from push.unacked import UnackedPusher
 from push.worker import PushWorker
 from sync.service import SyncService
 
@@ -100,6 +102,10 @@ async def open_services(settings: Settings, stack: AsyncExitStack, clock: Clock 
     services = wire_services(settings, clock, stores, queue)
     await services.presence.start()
     stack.push_async_callback(services.presence.close)  # before the bus closes
+    unacked = services.gateway.unacked
+    if unacked is not None:
+        await unacked.start()
+        stack.push_async_callback(unacked.close)  # its last pushes before the queue closes
     if settings.push_workers > 0:
         start_push_workers(settings, queue, stores.accounts, services.push_metrics, clock, stack)
     return services
@@ -130,9 +136,15 @@ def wire_services(settings: Settings, clock: Clock, stores: Stores, queue: PushQ
     participants = Participants(stores.groups)
     views = ConversationViews(stores.conversations, inbox, accounts, stores.groups,
                               participants)
-    planner = PushPlanner(accounts, views, stores.mutes, bus, queue, clock,
-                          PushTitles(accounts, stores.groups),
+    titles = PushTitles(accounts, stores.groups)
+    planner = PushPlanner(accounts, views, stores.mutes, bus, queue, clock, titles,
                           settings.push_preview)
+    unacked = None
+    if settings.ack_window_s > 0:  # live deliveries stay provisional until acked
+        unacked = UnackedWatch(
+            UnackedPusher(accounts, views, stores.mutes, queue, clock, titles,
+                          settings.push_preview),
+            clock, max(1, round(settings.ack_window_s * 1000)))
     messages = MessageService(inbox, accounts, stores.next_id, clock,
                               [LivePublisher(bus), planner],
                               recipients=participants,  # group sends go to every member
@@ -142,7 +154,7 @@ def wire_services(settings: Settings, clock: Clock, stores: Stores, queue: PushQ
     reads = ReadService(stores.conversations, participants, messages, clock)
     deletes = DeleteService(stores.conversations, participants, messages, clock)
     groups = GroupService(stores.groups, accounts, messages, stores.next_id, clock)
-    sync = SyncService(inbox, accounts)
+    sync = SyncService(inbox, accounts, unacked.acked if unacked is not None else None)
     config = GatewayConfig(settings.heartbeat_interval_ms, settings.ws_queue_size)
     typing = TypingRelay(participants, stores.ratelimiter, hub, settings.typing_interval_s)
     handlers = FrameHandlers(sync, {"read": read_handler(reads.mark_read),
@@ -152,7 +164,8 @@ def wire_services(settings: Settings, clock: Clock, stores: Stores, queue: PushQ
     admission = Admission(clock, Limit(settings.upgrades_per_node_rate_per_s,
                                        settings.upgrades_per_node_burst))
     gateway = Gateway(config, auth, accounts, inbox, hub, handlers, clock, throttle,
-                      presence=presence, send_many=messages.send_many, admission=admission)
+                      presence=presence, send_many=messages.send_many, admission=admission,
+                      unacked=unacked)
     return Services(settings, clock, stores, auth, messages, sync, gateway, queue, PushMetrics(),
                     participants=participants, groups=groups,
                     conversation_views=views, reads=reads, deletes=deletes,

@@ -24,7 +24,8 @@ from gateway.delivery import Delivery
 from gateway.metrics import FRAMES_SENT, SLOW_READER_DROPS, WS_CLOSES
 from gateway.outbox import Outbox
 from gateway.sends import SendMany, SendPipeline
-from gateway.wire import entry_json
+from gateway.unacked import SocketWatch
+from gateway.wire import entry_from_json, entry_json
 from idgen.tasks import stop_tasks
 from inbox.core.models import Caller, Entry, InboxPage
 from inbox.messages.service import SendRequest
@@ -62,8 +63,11 @@ class Connection:
     """The I/O side of one socket: what to send and when to close."""
 
     def __init__(self, ws: WebSocket, caller: Caller, read_inbox: ReadInbox, queue_size: int,
-                 pump_retry_s: float = PUMP_RETRY_S, send_many: SendMany | None = None) -> None:
-        """``send_many`` stores this socket's ``send`` frames (None: it takes none)."""
+                 pump_retry_s: float = PUMP_RETRY_S, send_many: SendMany | None = None,
+                 watch: SocketWatch | None = None) -> None:
+        """``send_many`` stores this socket's ``send`` frames (None: it takes none);
+        ``watch`` is told which entries it was handed, until they are acked
+        (``gateway.unacked``; None: live deliveries are final)."""
         self.ws = ws
         self.caller = caller
         self.session_id = uuid.uuid4().hex
@@ -83,6 +87,7 @@ class Connection:
         self._started = False
         self._send_many = send_many
         self._sends: SendPipeline | None = None  # made by the first send: most sockets idle
+        self._watch = watch
 
     async def submit_send(self, request: SendRequest, ref: str | None) -> None:
         """Queue a ``send`` on this socket's pipeline (``gateway.sends``)."""
@@ -151,7 +156,12 @@ class Connection:
         self.close(CLOSE_GOING_AWAY, "server draining; reconnect after reconnect_after_ms")
 
     def on_entry(self, entry: dict[str, Any], entry_id: int, prev: int) -> None:
-        """A live entry for this user landed: send it now and/or catch up from the store."""
+        """A live entry for this user landed: send it now and/or catch up from the store.
+
+        It is watched from now, whether it goes out at once, after a store read, or not at
+        all because the socket is closing: until acked it may still need a push."""
+        if self._watch is not None:
+            self._landed([entry_from_json(entry)])
         if self.delivery.on_live(entry_id, prev):
             self.send(frames.entries([entry], entry_id))
         self.schedule_pump()
@@ -178,9 +188,14 @@ class Connection:
             self._pump_failing = False
             fresh: list[Entry] = self.delivery.end_pump(ticket, page.entries, page.has_more)
             if fresh:
+                self._landed(fresh)
                 self.send(frames.entries([entry_json(e) for e in fresh], fresh[-1].id))
         if self.delivery.lagging():  # an announced entry is not visible yet: look again
             self._retry_later()
+
+    def _landed(self, entries: list[Entry]) -> None:
+        if self._watch is not None and self.delivery.head is not None:
+            self._watch.landed(entries, self.delivery.head)
 
     def _retry_later(self) -> None:
         if self._pump_retry is None and not self.closing:
@@ -214,6 +229,8 @@ class Connection:
 
     async def finish(self, flush_s: float = 2.0) -> None:
         """Stop the connection's tasks; a requested close first flushes what is queued."""
+        if self._watch is not None:  # what it was handed and did not ack gets pushed
+            self._watch.closed()
         if self._pump_retry is not None:
             self._pump_retry.cancel()
         if self._sends is not None:

@@ -38,6 +38,7 @@ class Delivery:
 
     def __init__(self, cursor: int | None = None) -> None:
         self.cursor = cursor  # None until the connection knows where the inbox stood
+        self.head = cursor  # where the inbox stood at connect (entries above it are new)
         self.announced = 0  # the highest entry id a live event announced
         self.dirty = False
         self.pumping = False
@@ -48,6 +49,8 @@ class Delivery:
         """Set the cursor once the inbox head at connect time is known."""
         if self.cursor is None:
             self.cursor = cursor
+        if self.head is None:
+            self.head = cursor
 
     def catch_up(self) -> None:
         """Read the store after the cursor once more (the connection was just registered:

@@ -33,6 +33,7 @@ from gateway.handshake import SUBPROTOCOL, is_browser, read_upgrade, refusal_clo
 from gateway.hub import Hub
 from gateway.presence_service import PresenceService
 from gateway.sends import SendMany
+from gateway.unacked import UnackedWatch
 from idgen.clock import Clock
 from inbox.accounts.port import AccountStore
 from inbox.accounts.service import AccountService
@@ -73,8 +74,10 @@ class Gateway:
         send_many: SendMany | None = None,
         admission: Admission | None = None,
         rng: random.Random | None = None,
+        unacked: UnackedWatch | None = None,
     ) -> None:
-        """``admission`` None: every upgrade is admitted until the node drains."""
+        """``admission`` None: every upgrade is admitted until the node drains; ``unacked``
+        watches live deliveries until acked (None: they are final)."""
         self.config = config
         self.presence = presence
         self._auth = auth
@@ -87,6 +90,7 @@ class Gateway:
         self._send_many = send_many
         self.admission = admission or Admission(clock)
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not secrets)
+        self.unacked = unacked
 
     async def serve(self, ws: WebSocket) -> None:
         try:
@@ -100,7 +104,8 @@ class Gateway:
             return
         await ws.accept(subprotocol=upgrade.subprotocol)
         conn = Connection(ws, caller, self._read_page, self.config.queue_size,
-                          send_many=self._send_many)
+                          send_many=self._send_many,
+                          watch=self.unacked.watch(caller) if self.unacked else None)
         # The token is checked once, at the upgrade: the socket ends when the token does.
         expires_at = self._auth.tokens.expires_at(upgrade.token or "")
         expiry = asyncio.get_running_loop().call_later(

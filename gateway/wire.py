@@ -3,16 +3,31 @@ as RFC 3339 UTC."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from inbox.core.models import ConversationSummary, Entry, Group, Message, SendReceipt
+from inbox.core.models import (
+    ConversationSummary,
+    Entry,
+    EntryDraft,
+    EntryKind,
+    Group,
+    Message,
+    SendReceipt,
+)
 
 
 def rfc3339(ms: int) -> str:
     """``1735689600123`` -> ``2025-01-01T00:00:00.123Z``."""
     moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def parse_rfc3339(text: str) -> int:
+    """``2025-01-01T00:00:00.123Z`` -> ``1735689600123`` (the inverse of ``rfc3339``)."""
+    moment = datetime.fromisoformat(text)
+    return int(moment.timestamp()) * 1000 + moment.microsecond // 1000
 
 
 def rfc3339_or_none(ms: int | None) -> str | None:
@@ -42,19 +57,47 @@ def entry_json(entry: Entry) -> dict[str, Any]:
     return out
 
 
+def entry_from_json(data: dict[str, Any]) -> Entry:
+    """The entry ``entry_json`` made ``data`` from (a live event carries the JSON form)."""
+    group = data.get("group")
+    up_to = data.get("up_to_msg_id")
+    draft = EntryDraft(
+        kind=EntryKind(data["kind"]),
+        msg_id=int(data["msg_id"]),
+        conversation_id=data["conversation_id"],
+        sender_id=int(data["sender_id"]),
+        sender_device_id=int(data["sender_device_id"]),
+        created_at_ms=parse_rfc3339(data["created_at"]),
+        body=data.get("body"),
+        up_to_msg_id=int(up_to) if up_to is not None else None,
+        scope=data.get("scope"),
+        group=group_event_from_json(group) if group is not None else None,
+    )
+    return Entry(int(data["id"]), draft)
+
+
 _GROUP_ID_KEYS = ("group_id", "owner_id")
 _GROUP_ID_LISTS = ("member_ids", "user_ids")
 
 
 def group_event_json(group: dict[str, Any]) -> dict[str, Any]:
     """The ``group`` of a ``group_event`` entry with its ids as strings (drafts hold ints)."""
+    return _group_ids(group, str)
+
+
+def group_event_from_json(group: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of ``group_event_json``: ids back to integers."""
+    return _group_ids(group, int)
+
+
+def _group_ids(group: dict[str, Any], convert: Callable[[Any], Any]) -> dict[str, Any]:
     out = dict(group)
     for key in _GROUP_ID_KEYS:
         if key in out:
-            out[key] = str(out[key])
+            out[key] = convert(out[key])
     for key in _GROUP_ID_LISTS:
         if key in out:
-            out[key] = [str(uid) for uid in out[key]]
+            out[key] = [convert(uid) for uid in out[key]]
     return out
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from inbox.core.models import Device, EntryDraft, EntryKind
+from inbox.core.models import Device, Entry, EntryDraft, EntryKind
 from push.job import PushJob, job_id_for
 from push.message import Provider, PushMessage
 
@@ -67,6 +67,26 @@ def push_targets(
         seen.add(device.device_id)
         targets.append(device)
     return targets
+
+
+def unacked_to_push(
+    device_id: int, recipient_id: int, devices: list[Device], entries: list[Entry]
+) -> tuple[Device, list[Entry]] | None:
+    """Of ``entries``, sent live to device ``device_id`` of ``recipient_id`` and not acked in
+    time, those that get a push now, with the device as it is stored (None: none do).
+
+    ``devices`` are the recipient's devices as stored. An entry at or below the device's
+    stored cursor was acked after all (on another socket or node, or over REST): no push.
+    The others get one if ``push_targets`` would give one to the device were it offline (a
+    message from another user, the device active with a push token); mutes are the
+    caller's to check.
+    """
+    device = next((d for d in devices if d.device_id == device_id), None)
+    if device is None:
+        return None
+    keep = [e for e in entries if e.id > device.cur_max_msg_id
+            and push_targets(e.draft, recipient_id, [device], set(), muted=False)]
+    return (device, keep) if keep else None
 
 
 def push_jobs(

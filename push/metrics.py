@@ -52,3 +52,9 @@ class PushMetrics:
     def snapshot(self) -> dict[str, dict[str, int]]:
         """A copy of every counter: ``{name: {provider: value}}``."""
         return {name: dict(values) for name, values in self._counts.items()}
+
+UNACKED_JOBS = PromCounter(
+    "messenger_push_unacked_jobs_total",
+    "Push jobs queued for live deliveries not acked within the ack window, or left un-acked "
+    "by a socket that closed (new jobs only: one the append-time planning queued is not "
+    "queued again).")

@@ -109,7 +109,7 @@ class PushPlanner:
         if not recipients:
             return
         try:
-            devices = await _retrying(partial(self._accounts.devices_of, recipients))
+            devices = await retrying(partial(self._accounts.devices_of, recipients))
         except Unavailable as exc:
             log.warning("no pushes for %d messages: devices unreadable (%s)", len(messages), exc)
             return
@@ -128,7 +128,7 @@ class PushPlanner:
         # Each recipient on its own: one whose lookups keep failing loses its push, the
         # others keep theirs (the send is stored and answered whatever happens here).
         found = await asyncio.gather(
-            *(_retrying(partial(self._targets, draft, uid, devices[uid], now_ms, gate))
+            *(retrying(partial(self._targets, draft, uid, devices[uid], now_ms, gate))
               for uid, _ in recipients),
             return_exceptions=True)
         chosen: list[tuple[int, int, list[Device]]] = []
@@ -140,7 +140,7 @@ class PushPlanner:
         if not chosen:
             return
         badges = asyncio.gather(
-            *(_retrying(partial(self._badge, uid, gate)) for uid, _, _ in chosen),
+            *(retrying(partial(self._badge, uid, gate)) for uid, _, _ in chosen),
             return_exceptions=True)
         title, counts = await asyncio.gather(self._title(batch), badges)
         jobs: list[PushJob] = []
@@ -150,7 +150,7 @@ class PushPlanner:
             else:
                 jobs += push_jobs(draft, uid, entry_id, targets, title, badge, self._preview)
         if jobs:
-            await _retrying(partial(self._queue.enqueue, jobs))
+            await retrying(partial(self._queue.enqueue, jobs))
 
     async def _targets(self, draft: EntryDraft, user_id: int, devices: list[Device],
                        now_ms: int, gate: asyncio.Semaphore) -> list[Device]:
@@ -171,7 +171,7 @@ RETRIES = 3
 """Attempts of each store read or enqueue while planning (a blip must not cost a push)."""
 
 
-async def _retrying(work: Callable[[], Awaitable[T]], delay_s: float = 0.05) -> T:
+async def retrying(work: Callable[[], Awaitable[T]], delay_s: float = 0.05) -> T:
     """``work()``, tried again after ``Unavailable`` (up to ``RETRIES`` attempts, backing off)."""
     for attempt in range(RETRIES - 1):
         try:

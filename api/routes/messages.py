@@ -67,7 +67,8 @@ async def sync(
 
 @router.post("/sync/ack", responses=errors(*AUTHED, *WITH_BODY))
 async def ack(body: AckIn, caller: CallerDep, sync_service: SyncDep) -> AckOut:
-    """Record how far this device has applied its inbox (never moves back)."""
+    """Record how far this device has applied its inbox (never moves back). Messages it got
+    live over a WebSocket and that this covers are not pushed to it (docs/push.md)."""
     ACKS.labels("rest").inc()
     cursor = await sync_service.ack(caller.device_id, body.cur_max_msg_id)
     return AckOut(cur_max_msg_id=str(cursor))

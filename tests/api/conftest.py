@@ -7,7 +7,7 @@ Cassandra.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -15,6 +15,7 @@ import pytest
 
 from tests.api.backends import BACKENDS, production_env
 from tests.api.server import MessengerProcess
+from tests.push.fake_fcm import FakeFcm
 
 
 @pytest.fixture(scope="package", params=BACKENDS)
@@ -43,3 +44,12 @@ def server(tmp_path_factory: pytest.TempPathFactory, backend_env: dict[str, str]
 def client(server: MessengerProcess) -> Iterator[httpx.Client]:
     with server.client() as c:
         yield c
+
+
+@pytest.fixture
+async def fcm() -> AsyncIterator[FakeFcm]:
+    """A local fake of Google's FCM endpoints (servers point ``MESSENGER_FCM_*`` at it)."""
+    fake = FakeFcm()
+    await fake.start()
+    yield fake
+    await fake.stop()

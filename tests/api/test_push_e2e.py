@@ -7,6 +7,7 @@ the sender's own devices and muted conversations get none.
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -23,14 +24,6 @@ from tests.api.wsclient import collect_entries, open_ws
 from tests.push.fake_fcm import FakeFcm, FcmReply, google_error
 
 PUSH_REDIS_DB = 4
-
-
-@pytest.fixture
-async def fcm() -> AsyncIterator[FakeFcm]:
-    fake = FakeFcm()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture
@@ -94,12 +87,14 @@ async def test_online_sender_and_muted_devices_get_none(
                         json={"until": None}, headers=carol.headers)
         assert r.status_code == 204
         await _call(send, client, alice, bob.user_id, "to online bob")
-        await collect_entries(ws, 1)
+        [entry] = await collect_entries(ws, 1)  # applied and acked: no push, now or later
+        await ws.send(json.dumps({"op": "ack", "cur_max_msg_id": entry["id"]}))
         await _call(send, client, alice, carol.user_id, "to muted carol")
+        await asyncio.sleep(1.5)
+        await ws.close()
         await asyncio.sleep(1.5)
         tokens = [r.body["message"]["token"] for r in fcm.requests]
         assert tokens == ["carol-muted"]  # only the message sent before the mute
-        await ws.close()
 
 
 async def test_unregistered_token_is_removed(push_server: MessengerProcess, fcm: FakeFcm

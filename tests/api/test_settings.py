@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from pydantic import ValidationError
 
 from api.cli import main
 from api.settings import Settings
+from api.wiring import open_services
 
 
 def test_one_backend_setting_and_mixed_configurations_are_refused() -> None:
@@ -57,3 +59,24 @@ def test_jwt_secret_is_required_and_long_outside_the_embedded_default(tmp_path: 
     embedded = Settings(data_dir=tmp_path)
     assert embedded.resolve_jwt_secret() == embedded.resolve_jwt_secret()  # kept in the dir
     assert len(embedded.resolve_jwt_secret()) >= 32
+
+
+def test_the_ack_window_is_seconds_zero_turning_it_off() -> None:
+    assert Settings().ack_window_s == 10
+    assert Settings(ack_window_s=0.5).ack_window_s == 0.5
+    for bad in (-1, float("nan"), float("inf")):
+        with pytest.raises(ValidationError, match="ack_window_s"):
+            Settings(ack_window_s=bad)
+
+
+@pytest.mark.parametrize(("window_s", "watched"), [(0, False), (0.25, True)])
+async def test_live_deliveries_are_watched_unless_the_window_is_zero(
+    tmp_path: Path, window_s: float, watched: bool
+) -> None:
+    settings = Settings(data_dir=tmp_path, push_workers=0, ack_window_s=window_s)
+    async with AsyncExitStack() as stack:
+        services = await open_services(settings, stack)
+        unacked = services.gateway.unacked
+        assert (unacked is not None) is watched
+        if unacked is not None:
+            assert unacked.window_ms == 250

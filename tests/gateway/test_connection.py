@@ -7,9 +7,12 @@ import json
 from typing import Any
 
 from gateway.connection import CLOSE_TRY_AGAIN, CLOSE_UNAUTHORIZED, Connection
+from gateway.unacked import UnackedWatch
 from gateway.wire import entry_json
 from inbox.core.errors import Unavailable
 from inbox.core.models import Caller, Entry, EntryDraft, EntryKind, InboxPage
+from tests.gateway.test_unacked import Pushes
+from tests.push.support import ManualClock
 
 
 class StalledSocket:
@@ -177,3 +180,31 @@ async def test_an_entry_announced_behind_a_fenced_send_is_read_again() -> None:
     await asyncio.sleep(0.1)
     assert inbox.reads == reads  # no more reads once nothing announced is missing
     await conn.finish()
+
+
+async def test_the_watch_hears_every_entry_handed_to_the_socket_and_its_close() -> None:
+    """Entries read from the store after the head and live ones are watched, also one that
+    lands while the socket is closing (it never went out); the close hands them over."""
+    pushes, caller = Pushes(), Caller(1, 2)
+    unacked = UnackedWatch(pushes, ManualClock(), 1_000)
+    watch = unacked.watch(caller)
+    ws, inbox = StalledSocket(), PendingInbox()
+    ws.flowing.set()
+    conn = Connection(ws, caller, inbox.read, queue_size=8,  # type: ignore[arg-type]
+                      watch=watch)
+    conn.start()
+    conn.delivery.start_at(10)
+    inbox.reserve(20)
+    inbox.commit(20)
+    conn.delivery.catch_up()  # stored before the registration: found by a store read
+    conn.schedule_pump()
+    await _settled(conn)
+    conn.on_entry(inbox.reserve(30), 30, prev=20)
+    assert await _sent_ids(ws, 2) == [20, 30]
+    conn.close(CLOSE_UNAUTHORIZED, "logged out")
+    conn.on_entry(inbox.reserve(40), 40, prev=30)
+    assert len(watch.tracker) == 3
+    await conn.finish()
+    assert watch.tracker.closed
+    await unacked.flush()
+    assert pushes.calls == [{caller: [40]}]  # one conversation: its newest entry

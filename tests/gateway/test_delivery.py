@@ -122,3 +122,12 @@ def test_catch_up_reads_after_the_head() -> None:
     ticket = d.begin_pump()
     assert ticket.cursor == 10
     assert [e.id for e in d.end_pump(ticket, _entries(15), has_more=False)] == [15]
+
+
+def test_the_head_at_connect_is_kept_whatever_the_cursor_does() -> None:
+    assert Delivery().head is None
+    d = Delivery()
+    d.start_at(10)
+    d.on_sync(3)  # a replay from an older cursor does not move where the inbox stood
+    d.start_at(20)
+    assert (d.head, d.cursor) == (10, 3)

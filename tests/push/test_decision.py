@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from inbox.core.models import EntryKind, PushTarget
-from push.decision import plan_pushes
+from inbox.core.models import Device, Entry, EntryKind, PushTarget
+from push.decision import plan_pushes, unacked_to_push
 from push.job import PushJob
 from tests.push.support import APNS_TOKEN, FCM_TOKEN, START_MS, device, message_draft
 
@@ -112,3 +112,30 @@ def test_group_title_and_ids_are_passed_through() -> None:
     assert job.message.data["id"] == str(2**62 + 7)
     assert job.job_id == f"1001:{2**62 + 7}"
     assert job.message.badge == 0
+
+
+def _entry(entry_id: int, sender_id: int = 17) -> Entry:
+    return Entry(entry_id, message_draft(sender_id=sender_id))
+
+
+def test_unacked_entries_above_the_stored_cursor_are_pushed_to_the_device_as_stored() -> None:
+    stored = replace(device(1001), cur_max_msg_id=100)
+    found = unacked_to_push(1001, RECIPIENT, [device(1000), stored],
+                            [_entry(99), _entry(100), _entry(101)])
+    assert found == (stored, [_entry(101)])  # 99 and 100 were acked elsewhere
+
+
+@pytest.mark.parametrize("devices", [
+    [],  # logged out since
+    [device(1001, provider=None)],  # no push token
+    [device(1001, active=False)],
+    [replace(device(1001), cur_max_msg_id=101)],  # acked on another node, or over REST
+], ids=["gone", "no-token", "inactive", "acked"])
+def test_no_unacked_push_without_a_reachable_device_or_after_an_ack(devices: list[Device]
+                                                                   ) -> None:
+    assert unacked_to_push(1001, RECIPIENT, devices, [_entry(101)]) is None
+
+
+def test_no_unacked_push_for_the_recipient_s_own_messages() -> None:
+    own = Entry(101, message_draft(sender_id=RECIPIENT, sender_device_id=1002))
+    assert unacked_to_push(1001, RECIPIENT, [device(1001)], [own]) is None
