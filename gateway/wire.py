@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from inbox.core.attachments import AttachmentRef, preview_text
 from inbox.core.models import ConversationSummary, Entry, Group, Message, SendReceipt
 
 
@@ -39,6 +40,23 @@ def entry_json(entry: Entry) -> dict[str, Any]:
         out["scope"] = d.scope
     if d.group is not None:
         out["group"] = group_event_json(d.group)
+    if d.attachments:
+        out["attachments"] = attachments_json(d.attachments)
+    return out
+
+
+def attachments_json(refs: tuple[AttachmentRef, ...]) -> list[dict[str, Any]]:
+    """A message's attachments as clients see them: ids as strings, unknown dimensions and a
+    missing thumbnail left out."""
+    out = []
+    for ref in refs:
+        item: dict[str, Any] = {"attachment_id": str(ref.attachment_id), "name": ref.name,
+                                "size": ref.size, "content_type": ref.content_type}
+        if ref.width is not None and ref.height is not None:
+            item["width"], item["height"] = ref.width, ref.height
+        if ref.thumbnail_id is not None:
+            item["thumbnail_id"] = str(ref.thumbnail_id)
+        out.append(item)
     return out
 
 
@@ -77,6 +95,7 @@ def message_json(message: Message) -> dict[str, Any]:
         "sender_device_id": str(message.sender_device_id),
         "body": message.body,
         "created_at": rfc3339(message.created_at_ms),
+        "attachments": attachments_json(message.attachments),
     }
 
 
@@ -88,6 +107,7 @@ def conversation_json(summary: ConversationSummary) -> dict[str, Any]:
         "kind": summary.kind,
         "title": summary.title,
         "last_message": message_json(last) if last is not None else None,
+        "preview": preview_text(last.body, last.attachments) if last is not None else None,
         "unread": summary.unread,
     }
 
