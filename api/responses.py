@@ -175,6 +175,41 @@ class ConversationOut(Out):
     unread: int = Field(ge=0, description="messages from others after the read marker")
 
 
+class AttachmentOut(Out):
+    """An uploaded attachment (what the uploader and readers of its messages may fetch)."""
+
+    attachment_id: IdStr
+    name: str
+    size: int = Field(ge=1, description="bytes (of an image: after its metadata was removed)")
+    content_type: str = Field(description="sniffed from the bytes, never taken from the client")
+    width: int | SkipJsonSchema[None] = Field(default=None, description="images: pixels")
+    height: int | SkipJsonSchema[None] = Field(default=None, description="images: pixels")
+    thumbnail_id: IdStr | SkipJsonSchema[None] = Field(
+        default=None, description="images: a JPEG of at most 320x320, an attachment itself")
+    sha256: str = Field(description="SHA-256 of the bytes, hex; also the ETag")
+    created_at: Time
+
+
+class UploadOut(Out):
+    """A presigned upload: send the bytes as ``method`` to ``url`` with ``headers``, then
+    ``POST /v1/attachments/{attachment_id}/complete``."""
+
+    attachment_id: IdStr
+    url: str
+    method: Literal["PUT"]
+    headers: dict[str, str]
+    expires_at: Time
+
+
+class LinkOut(Out):
+    """Where to download an attachment's bytes until ``expires_at``."""
+
+    url: str = Field(description="a presigned object-store URL (no token needed), or this "
+                                 "server's /content path (send the bearer token)")
+    direct: bool = Field(description="true for a presigned object-store URL")
+    expires_at: Time
+
+
 class PresenceOut(Out):
     status: Literal["online", "offline"]
     last_seen: Time | None = Field(description="now when online; null if never connected")
