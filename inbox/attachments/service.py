@@ -37,7 +37,8 @@ from inbox.messages.service import Appends
 log = logging.getLogger(__name__)
 
 CLAIM_MARGIN_MS = 60_000
-"""A send may name an attachment only while its collection is at least this far away."""
+"""A send may name an attachment only while its collection is at least this far away (a
+quarter of the grace period when that is shorter)."""
 THUMBNAIL_TYPE = "image/jpeg"
 
 
@@ -228,12 +229,13 @@ class AttachmentService:
                     conversation_id: str) -> tuple[AttachmentRef, ...]:
         """``AttachmentClaims.claim``: the caller's ready uploads, referenced by ``msg_id``."""
         now = self._clock.now_ms()
+        margin = min(CLAIM_MARGIN_MS, self.limits.grace_ms // 4)
         found = []
         for attachment_id in attachment_ids:
             a = await self.store.get(attachment_id)
             if (a is None or a.owner_id != caller.user_id or a.parent_id is not None
                     or a.state is not AttachmentState.READY
-                    or (a.gc_due_ms and a.gc_due_ms <= now + CLAIM_MARGIN_MS)):
+                    or (a.gc_due_ms and a.gc_due_ms <= now + margin)):
                 raise NotFound(f"no attachment {attachment_id} of yours is ready to send")
             found.append(a)
         await self.store.add_refs([Reference(a.attachment_id, msg_id, conversation_id, now)

@@ -27,7 +27,7 @@ ATTACHMENT_STATEMENTS: Final = {
     "att_insert": f"INSERT INTO attachments ({COLUMNS}) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "att_complete": "UPDATE attachments SET state = ?, name = ?, size = ?, content_type = ?, "
-    "sha256 = ?, width = ?, height = ?, thumbnail_id = ?, gc_due_ms = ? "
+    "sha256 = ?, width = ?, height = ?, thumbnail_id = ?, parent_id = ?, gc_due_ms = ? "
     "WHERE attachment_id = ? IF state = ?",
     "att_get": f"SELECT {COLUMNS} FROM attachments WHERE attachment_id = ?",
     "att_delete": "DELETE FROM attachments WHERE attachment_id = ?",
@@ -84,7 +84,8 @@ class CassandraAttachmentStore:
             await self._cql.execute("att_sha_add", (a.sha256, a.attachment_id))
         rows = await self._cql.execute("att_complete", _unset((
             a.state.value, a.name, a.size, a.content_type, a.sha256, a.width, a.height,
-            a.thumbnail_id, a.gc_due_ms, a.attachment_id, AttachmentState.PENDING.value)))
+            a.thumbnail_id, a.parent_id, a.gc_due_ms, a.attachment_id,
+            AttachmentState.PENDING.value)))
         applied = bool(rows and rows[0][0])
         if not applied and a.sha256:
             current = await self.get(a.attachment_id)

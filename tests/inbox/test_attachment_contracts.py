@@ -130,7 +130,8 @@ async def test_create_get_complete_delete(stores: Stores) -> None:
     await store.create(pending)
     assert await store.get(pending.attachment_id) == pending
     ready = Attachment(pending.attachment_id, pending.owner_id, AttachmentState.READY,
-                       "a.bin", 9, pending.created_at_ms, "image/png", "ab" * 32, 3, 2, _id())
+                       "a.bin", 9, pending.created_at_ms, "image/png", "ab" * 32, 3, 2, _id(),
+                       _id())
     assert await store.complete(ready)
     assert await store.get(pending.attachment_id) == ready
     assert not await store.complete(ready)  # only once
