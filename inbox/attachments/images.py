@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageOps
 
@@ -73,7 +74,7 @@ def clean_image(source: Path, target: Path, media_type: str, max_pixels: int) ->
     return CleanImage(size[0], size[1], thumbnail(first))
 
 
-def _kept_info(image: Image.Image) -> dict[str, object]:
+def _kept_info(image: Image.Image) -> dict[str | tuple[int, int], Any]:
     return {k: image.info[k] for k in _KEPT_INFO if k in image.info}
 
 

@@ -45,4 +45,4 @@ def message_values(message: Message) -> tuple[Any, ...]:
 
 def message_from_row(row: Sequence[Any]) -> Message:
     """The message of a row starting with ``message_values``' columns."""
-    return Message(*row[:6], attachments=refs_from_doc(row[6]))
+    return Message(row[0], row[1], row[2], row[3], row[4], row[5], refs_from_doc(row[6]))
