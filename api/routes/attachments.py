@@ -28,7 +28,9 @@ UPLOAD_PATH = "/v1/attachments"
 CACHE_CONTROL = "private, max-age=31536000, immutable"
 """Content never changes under an id, but only the caller may keep it."""
 UPLOAD_ERRORS = errors(*AUTHED, 400, 413, 422)
+COMPLETE_ERRORS = errors(*AUTHED, 400, 404, 413, 422)
 READ_ERRORS = errors(*AUTHED, 404, 422)
+BINARY = {"type": "string", "format": "binary"}
 
 
 def attachment_json(a: Attachment) -> dict[str, Any]:
@@ -93,7 +95,7 @@ async def start_upload(body: UploadIn, caller: CallerDep, attachments: Attachmen
 
 
 @router.post("/attachments/{attachment_id}/complete", response_model_exclude_unset=True,
-             responses=UPLOAD_ERRORS)
+             responses=COMPLETE_ERRORS)
 async def complete_upload(attachment_id: str, caller: CallerDep, attachments: AttachmentsDep
                           ) -> AttachmentOut:
     """Finish a presigned upload: its bytes are checked, hashed, sniffed (and an image
@@ -126,9 +128,11 @@ async def link(attachment_id: str, caller: CallerDep, attachments: AttachmentsDe
 
 
 @router.get("/attachments/{attachment_id}/content",
-            responses={200: {"content": {"application/octet-stream": {}},
-                             "description": "the bytes"},
-                       206: {"description": "the requested range"},
+            responses={200: {"content": {"application/octet-stream": {"schema": BINARY}},
+                             "description": "the bytes, with the sniffed type as "
+                                            "Content-Type (application/octet-stream here)"},
+                       206: {"content": {"application/octet-stream": {"schema": BINARY}},
+                             "description": "the requested range"},
                        304: {"description": "unchanged (If-None-Match)"},
                        **json_errors(*AUTHED, 404, 416, 422)})
 async def content(attachment_id: str, request: Request, caller: CallerDep,
