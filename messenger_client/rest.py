@@ -6,6 +6,7 @@ server that cannot be reached raises ``ConnectionFailed``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -177,10 +178,9 @@ class RestApi:
         if isinstance(source, bytes):
             return Attachment.from_json(await self._call(
                 "POST", "/v1/attachments", params={"name": name or "file"}, content=source))
-        with source.open("rb") as handle:  # noqa: ASYNC230 (httpx streams it)
-            return Attachment.from_json(await self._call(
-                "POST", "/v1/attachments", params={"name": name or source.name},
-                content=handle))
+        return Attachment.from_json(await self._call(
+            "POST", "/v1/attachments", params={"name": name or source.name},
+            content=_file_chunks(source)))
 
     async def attachment(self, attachment_id: int) -> Attachment:
         """An attachment's metadata (its uploader, or a reader of a message carrying it)."""
@@ -262,3 +262,13 @@ class RestApi:
         """Tell the server this device applied everything up to ``cursor``."""
         data = await self._call("POST", "/v1/sync/ack", json={"cur_max_msg_id": str(cursor)})
         return parse_id(data["cur_max_msg_id"], "cur_max_msg_id")
+
+
+async def _file_chunks(path: Path, size: int = 256 * 1024) -> AsyncIterator[bytes]:
+    """A file's bytes read on a worker thread, chunk by chunk (an upload never holds it)."""
+    handle = await asyncio.to_thread(path.open, "rb")
+    try:
+        while chunk := await asyncio.to_thread(handle.read, size):
+            yield chunk
+    finally:
+        handle.close()
