@@ -14,7 +14,7 @@ from api.docs_ui import install_docs
 from api.error_docs import ANY_ROUTE, errors
 from api.errors import BodyLimit, install_error_handlers
 from api.metrics import HttpMetrics
-from api.routes import accounts, conversations, groups, messages, ops, presence
+from api.routes import accounts, attachments, conversations, groups, messages, ops, presence
 from api.settings import Settings
 from api.shutdown import DrainOnSignals
 from api.webapp import install_webapp
@@ -95,8 +95,9 @@ def create_app(settings: Settings | None = None) -> Messenger:
     install_docs(app)  # /docs and /redoc with local assets (no CDN)
     install_webapp(app)  # the browser app at /app/
     install_error_handlers(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes,
+                       exempt=frozenset({attachments.UPLOAD_PATH}))
     app.add_middleware(HttpMetrics)  # outermost: counts the body limit's refusals too
-    for module in (accounts, conversations, groups, messages, ops, presence):
+    for module in (accounts, attachments, conversations, groups, messages, ops, presence):
         app.include_router(module.router)
     return Messenger(app)

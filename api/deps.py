@@ -15,6 +15,7 @@ from api.wiring import Services
 from gateway.presence_service import PresenceService
 from inbox.accounts.service import AccountService
 from inbox.accounts.throttle import client_key
+from inbox.attachments.service import AttachmentService
 from inbox.conversations.mutes import MuteService
 from inbox.conversations.reads import ReadService
 from inbox.conversations.views import ConversationViews
@@ -71,6 +72,11 @@ def get_presence(services: ServicesDep) -> PresenceService:
     return services.presence
 
 
+def get_attachments(services: ServicesDep) -> AttachmentService:
+    return services.attachments
+
+
+AttachmentsDep = Annotated[AttachmentService, Depends(get_attachments)]
 AuthDep = Annotated[AccountService, Depends(get_auth)]
 MessagesDep = Annotated[MessageService, Depends(get_messages)]
 DeletesDep = Annotated[DeleteService, Depends(get_deletes)]

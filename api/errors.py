@@ -68,14 +68,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 class BodyLimit:
-    """ASGI middleware refusing request bodies over ``max_bytes`` with 413 before parsing."""
+    """ASGI middleware refusing request bodies over ``max_bytes`` with 413 before parsing.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    ``exempt`` paths (uploads) stream their bodies and enforce limits of their own."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, exempt: frozenset[str] = frozenset()
+                 ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", ())).get(b"content-length")

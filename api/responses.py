@@ -95,6 +95,20 @@ class ReceiptOut(Out):
     created_at: Time
 
 
+class AttachmentRefOut(Out):
+    """An attachment of a message, as the server measured it at upload."""
+
+    attachment_id: IdStr = Field(description="fetch it at /v1/attachments/{attachment_id}")
+    name: str = Field(description="the file name given at upload")
+    size: int = Field(ge=1, description="bytes")
+    content_type: str = Field(description="sniffed from the bytes at upload, e.g. image/jpeg, "
+                                          "application/pdf, application/octet-stream")
+    width: int | SkipJsonSchema[None] = Field(default=None, description="images: pixels")
+    height: int | SkipJsonSchema[None] = Field(default=None, description="images: pixels")
+    thumbnail_id: IdStr | SkipJsonSchema[None] = Field(
+        default=None, description="images: a small JPEG preview, itself an attachment id")
+
+
 class GroupEventOut(Out):
     """The ``group`` of a ``group_event`` entry: the group after the change."""
 
@@ -123,6 +137,8 @@ class EntryOut(Out):
         default=None, description="kind delete")
     group: GroupEventOut | SkipJsonSchema[None] = Field(default=None,
                                                         description="kind group_event")
+    attachments: list[AttachmentRefOut] | SkipJsonSchema[None] = Field(
+        default=None, description="kind message, when it has attachments")
 
 
 class SyncOut(Out):
@@ -143,8 +159,9 @@ class MessageOut(Out):
     conversation_id: ConversationId
     sender_id: IdStr
     sender_device_id: IdStr
-    body: str
+    body: str = Field(description="the text; empty only for a message of attachments alone")
     created_at: Time
+    attachments: list[AttachmentRefOut] = Field(description="empty when it has none")
 
 
 class ConversationOut(Out):
@@ -152,7 +169,45 @@ class ConversationOut(Out):
     kind: Literal["direct", "group"]
     title: str = Field(description="the peer's display name, or the group's name")
     last_message: MessageOut | None
+    preview: str | None = Field(description="what stands for the last message in a list: its "
+                                            "body, else 'Photo', '2 photos', 'File: <name>', "
+                                            "'3 files' or '3 attachments'; null without one")
     unread: int = Field(ge=0, description="messages from others after the read marker")
+
+
+class AttachmentOut(Out):
+    """An uploaded attachment (what the uploader and readers of its messages may fetch)."""
+
+    attachment_id: IdStr
+    name: str
+    size: int = Field(ge=1, description="bytes (of an image: after its metadata was removed)")
+    content_type: str = Field(description="sniffed from the bytes, never taken from the client")
+    width: int | SkipJsonSchema[None] = Field(default=None, description="images: pixels")
+    height: int | SkipJsonSchema[None] = Field(default=None, description="images: pixels")
+    thumbnail_id: IdStr | SkipJsonSchema[None] = Field(
+        default=None, description="images: a JPEG of at most 320x320, an attachment itself")
+    sha256: str = Field(description="SHA-256 of the bytes, hex; also the ETag")
+    created_at: Time
+
+
+class UploadOut(Out):
+    """A presigned upload: send the bytes as ``method`` to ``url`` with ``headers``, then
+    ``POST /v1/attachments/{attachment_id}/complete``."""
+
+    attachment_id: IdStr
+    url: str
+    method: Literal["PUT"]
+    headers: dict[str, str]
+    expires_at: Time
+
+
+class LinkOut(Out):
+    """Where to download an attachment's bytes until ``expires_at``."""
+
+    url: str = Field(description="a presigned object-store URL (no token needed), or this "
+                                 "server's /content path (send the bearer token)")
+    direct: bool = Field(description="true for a presigned object-store URL")
+    expires_at: Time
 
 
 class PresenceOut(Out):

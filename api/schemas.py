@@ -76,10 +76,18 @@ class PushIn(Body):
 
 
 class SendIn(Body):
-    body: str = Field(description="1..16384 bytes of UTF-8")
+    body: str = Field(default="", description="up to 16384 bytes of UTF-8; empty only with "
+                                              "attachments")
     client_msg_id: str = Field(description="the client's idempotency key, 1..128 characters")
     to_user: Id | None = Field(default=None, description="exactly one of to_user, to_group")
     to_group: Id | None = None
+    attachments: list[Id] = Field(default_factory=list, description="ids of the caller's "
+                                  "uploads (at most 10); body may then be empty")
+
+
+class UploadIn(Body):
+    name: str = Field(description="the file name: 1..255 characters, no path")
+    size: int = Field(description="the exact length in bytes the client will upload")
 
 
 class AckIn(Body):

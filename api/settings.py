@@ -83,6 +83,23 @@ class Settings(BaseSettings):
         default=10.0, ge=0, allow_inf_nan=False,
         description="how long a live delivery may stay un-acked before the device gets a "
                     "push for it (0: live deliveries are final, never pushed)")
+    # Attachments (docs/configuration.md#attachments): a directory of the data dir unless an
+    # S3 bucket is named.
+    attachments_dir: Path | None = Field(default=None, description="local storage; default "
+                                         "<data dir>/attachments")
+    attachments_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1, le=5 * 1024**3)
+    attachments_max_image_pixels: int = Field(default=50_000_000, ge=1, le=89_478_485)
+    attachments_grace_s: float = Field(default=24 * 3600, ge=0, allow_inf_nan=False)
+    attachments_gc_interval_s: float = Field(default=300, gt=0, allow_inf_nan=False)
+    attachments_upload_expiry_s: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+    attachments_link_expiry_s: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+    attachments_s3_bucket: str | None = None
+    attachments_s3_endpoint: str | None = None
+    attachments_s3_public_endpoint: str | None = None
+    attachments_s3_region: str = "us-east-1"
+    attachments_s3_access_key_id: str | None = None
+    attachments_s3_secret_access_key: str | None = None
+    attachments_s3_path_style: bool = True
 
     @model_validator(mode="after")
     def _one_backend(self) -> Settings:
@@ -131,6 +148,10 @@ class Settings(BaseSettings):
         with the process id when several workers share it (each worker is a node)."""
         base = self.node_id or f"{self.host}:{self.port}"
         return f"{base}-{os.getpid()}" if self.workers > 1 else base
+
+    def attachments_root(self) -> Path:
+        """The local attachment directory (blobs, and every node's upload spool)."""
+        return self.attachments_dir or self.data_dir / "attachments"
 
     def jwt_secret_path(self) -> Path:
         """Where the embedded default keeps the secret it generated."""

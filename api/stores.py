@@ -30,6 +30,10 @@ from idgen.leased import LeasedSnowflake
 from idgen.snowflake import SnowflakeGenerator
 from inbox.accounts.port import AccountStore
 from inbox.accounts.store_sqlite import SqliteAccountStore
+from inbox.attachments.blobs import BlobStore
+from inbox.attachments.blobs_local import LocalBlobStore
+from inbox.attachments.port import AttachmentStore
+from inbox.attachments.store_sqlite import SqliteAttachmentStore
 from inbox.conversations.mutes_sqlite import SqliteMuteStore
 from inbox.conversations.port import ConversationStore, MuteStore
 from inbox.conversations.store_sqlite import SqliteConversationStore
@@ -74,6 +78,8 @@ class Stores:
     next_id: Callable[[], int]
     ratelimiter: RateLimiter
     conversations: ConversationStore
+    attachments: AttachmentStore
+    blobs: BlobStore
     checks: dict[str, Pingable] = field(default_factory=dict)
     redis: Redis | None = None
     """The process's one Redis client (``MESSENGER_REDIS_URL``), for the push queue too."""
@@ -82,14 +88,44 @@ class Stores:
 async def open_stores(settings: Settings, stack: AsyncExitStack, clock: Clock) -> Stores:
     """Open the backend ``settings.backend`` names, over one Redis client when configured;
     every store operation is timed into ``messenger_store_operation_seconds``."""
+    blobs, blob_checks = await open_blobs(settings, stack)
     if settings.backend == "production":
         assert settings.redis_url is not None  # Settings checked it  # noqa: S101
         redis = open_redis(settings.redis_url)
         stack.push_async_callback(redis.aclose)
-        return timed_stores(await open_production_stores(settings, stack, clock, redis),
-                            inbox="redis+cassandra", durable="cassandra", hot="redis")
-    return timed_stores(await open_embedded_stores(settings, stack, clock),
-                        inbox="sqlite", durable="sqlite", hot="memory")
+        stores = await open_production_stores(settings, stack, clock, redis, blobs)
+        stores.checks.update(blob_checks)
+        return timed_stores(stores, inbox="redis+cassandra", durable="cassandra", hot="redis")
+    stores = await open_embedded_stores(settings, stack, clock, blobs)
+    stores.checks.update(blob_checks)
+    return timed_stores(stores, inbox="sqlite", durable="sqlite", hot="memory")
+
+
+async def open_blobs(settings: Settings, stack: AsyncExitStack
+                     ) -> tuple[BlobStore, dict[str, Pingable]]:
+    """The attachment blob store: S3 when ``MESSENGER_ATTACHMENTS_S3_BUCKET`` is set (also
+    a readiness check, ``object_store``), else a directory of the data dir."""
+    if settings.attachments_s3_bucket:
+        from inbox.attachments.blobs_s3 import S3BlobStore, S3Config
+
+        s3 = S3BlobStore(S3Config(
+            bucket=settings.attachments_s3_bucket,
+            endpoint_url=settings.attachments_s3_endpoint,
+            region=settings.attachments_s3_region,
+            access_key_id=settings.attachments_s3_access_key_id,
+            secret_access_key=settings.attachments_s3_secret_access_key,
+            public_endpoint_url=settings.attachments_s3_public_endpoint,
+            path_style=settings.attachments_s3_path_style,
+        ))
+        stack.push_async_callback(s3.close)
+        await s3.open()
+        return s3, {"object_store": s3}
+    if settings.backend == "production":
+        log.warning("attachments are kept in %s: with more than one node, set "
+                    "MESSENGER_ATTACHMENTS_S3_BUCKET", settings.attachments_root())
+    local = LocalBlobStore(settings.attachments_root())
+    await local.open()
+    return local, {}
 
 
 def timed_stores(stores: Stores, *, inbox: str, durable: str, hot: str) -> Stores:
@@ -101,13 +137,14 @@ def timed_stores(stores: Stores, *, inbox: str, durable: str, hot: str) -> Store
         mutes=timed(stores.mutes, durable, "mutes"),
         groups=timed(stores.groups, durable, "groups"),
         conversations=timed(stores.conversations, durable, "conversations"),
+        attachments=timed(stores.attachments, durable, "attachments"),
         bus=timed(stores.bus, hot, "live_bus"),
         ratelimiter=timed(stores.ratelimiter, hot, "ratelimit"),
     )
 
 
-async def open_embedded_stores(settings: Settings, stack: AsyncExitStack, clock: Clock
-                               ) -> Stores:
+async def open_embedded_stores(settings: Settings, stack: AsyncExitStack, clock: Clock,
+                               blobs: BlobStore) -> Stores:
     """SQLite in the data dir; one process owns it (the worker-id file lock enforces that)."""
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -130,16 +167,22 @@ async def open_embedded_stores(settings: Settings, stack: AsyncExitStack, clock:
         next_id=SnowflakeGenerator(worker_id, clock).next_id,
         ratelimiter=MemoryRateLimiter(clock),
         conversations=SqliteConversationStore(db),
+        attachments=SqliteAttachmentStore(db),
+        blobs=blobs,
         checks={"inbox": inbox},
     )
 
 
 async def open_production_stores(settings: Settings, stack: AsyncExitStack, clock: Clock,
-                                 redis: Redis) -> Stores:
+                                 redis: Redis, blobs: BlobStore) -> Stores:
     """Redis (hot inboxes, live bus, worker-id lease) + Cassandra (everything durable)."""
     # Imported here so that the embedded default never loads the Cassandra driver.
     from gateway.bus_redis import RedisLiveBus, registry_ttl_s
     from inbox.accounts.store_cassandra import ACCOUNT_STATEMENTS, CassandraAccountStore
+    from inbox.attachments.store_cassandra import (
+        ATTACHMENT_STATEMENTS,
+        CassandraAttachmentStore,
+    )
     from inbox.conversations.mutes_cassandra import MUTE_STATEMENTS, CassandraMuteStore
     from inbox.conversations.store_cassandra import (
         CONVERSATION_STATEMENTS,
@@ -156,7 +199,7 @@ async def open_production_stores(settings: Settings, stack: AsyncExitStack, cloc
         settings.cassandra_host_list(),
         settings.cassandra_keyspace,
         statements={**INBOX_STATEMENTS, **ACCOUNT_STATEMENTS, **MUTE_STATEMENTS,
-                    **GROUP_STATEMENTS, **CONVERSATION_STATEMENTS},
+                    **GROUP_STATEMENTS, **CONVERSATION_STATEMENTS, **ATTACHMENT_STATEMENTS},
         replication=settings.replication(),
     )
     stack.push_async_callback(cql.close)
@@ -176,6 +219,8 @@ async def open_production_stores(settings: Settings, stack: AsyncExitStack, cloc
         next_id=issuing(ids),
         ratelimiter=RedisRateLimiter(redis),
         conversations=CassandraConversationStore(cql),
+        attachments=CassandraAttachmentStore(cql),
+        blobs=blobs,
         # Every send needs all three: readiness is 503 whenever one would refuse it.
         checks={"redis": RedisPing(redis), "cassandra": durable, "worker_id": ids},
         redis=redis,

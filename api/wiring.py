@@ -32,6 +32,7 @@ from inbox.accounts.port import AccountStore
 from inbox.accounts.security import TokenIssuer
 from inbox.accounts.service import AccountService
 from inbox.accounts.throttle import ClientLimits, ClientThrottle, Limit
+from inbox.attachments.service import AttachmentCollector, AttachmentLimits, AttachmentService
 from inbox.conversations.index import ConversationIndex
 from inbox.conversations.mutes import MuteService
 from inbox.conversations.reads import ReadService
@@ -76,6 +77,7 @@ class Services:
     deletes: DeleteService
     mutes: MuteService
     presence: PresenceService
+    attachments: AttachmentService
 
     @property
     def inbox(self) -> InboxStore:
@@ -106,6 +108,9 @@ async def open_services(settings: Settings, stack: AsyncExitStack, clock: Clock 
     if unacked is not None:
         await unacked.start()
         stack.push_async_callback(unacked.close)  # its last pushes before the queue closes
+    collector = AttachmentCollector(services.attachments, settings.attachments_gc_interval_s)
+    collector.start()
+    stack.push_async_callback(collector.close)
     if settings.push_workers > 0:
         start_push_workers(settings, queue, stores.accounts, services.push_metrics, clock, stack)
     return services
@@ -134,6 +139,10 @@ def wire_services(settings: Settings, clock: Clock, stores: Stores, queue: PushQ
     auth = AccountService(accounts, tokens, stores.next_id, clock, throttle, sessions=hub)
 
     participants = Participants(stores.groups)
+    attachments = AttachmentService(stores.attachments, stores.blobs, inbox, participants,
+                                    stores.next_id, clock,
+                                    settings.attachments_root() / "spool",
+                                    attachment_limits(settings))
     views = ConversationViews(stores.conversations, inbox, accounts, stores.groups,
                               participants)
     titles = PushTitles(accounts, stores.groups)
@@ -146,11 +155,12 @@ def wire_services(settings: Settings, clock: Clock, stores: Stores, queue: PushQ
                           settings.push_preview),
             clock, max(1, round(settings.ack_window_s * 1000)))
     messages = MessageService(inbox, accounts, stores.next_id, clock,
-                              [LivePublisher(bus), planner],
+                              [LivePublisher(bus), planner, attachments],
                               recipients=participants,  # group sends go to every member
                               steps=[ConversationIndex(stores.conversations, participants)],
                               limiter=stores.ratelimiter,
-                              limits=SendLimits(settings.send_rate_per_s, settings.send_burst))
+                              limits=SendLimits(settings.send_rate_per_s, settings.send_burst),
+                              attachments=attachments)
     reads = ReadService(stores.conversations, participants, messages, clock)
     deletes = DeleteService(stores.conversations, participants, messages, clock)
     groups = GroupService(stores.groups, accounts, messages, stores.next_id, clock)
@@ -169,7 +179,19 @@ def wire_services(settings: Settings, clock: Clock, stores: Stores, queue: PushQ
     return Services(settings, clock, stores, auth, messages, sync, gateway, queue, PushMetrics(),
                     participants=participants, groups=groups,
                     conversation_views=views, reads=reads, deletes=deletes,
-                    mutes=MuteService(participants, stores.mutes), presence=presence)
+                    mutes=MuteService(participants, stores.mutes), presence=presence,
+                    attachments=attachments)
+
+
+def attachment_limits(settings: Settings) -> AttachmentLimits:
+    """The ``MESSENGER_ATTACHMENTS_*`` limits."""
+    return AttachmentLimits(
+        max_bytes=settings.attachments_max_bytes,
+        max_image_pixels=settings.attachments_max_image_pixels,
+        grace_ms=int(settings.attachments_grace_s * 1000),
+        upload_expiry_s=settings.attachments_upload_expiry_s,
+        link_expiry_s=settings.attachments_link_expiry_s,
+    )
 
 
 def client_limits(settings: Settings) -> ClientLimits:

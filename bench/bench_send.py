@@ -80,7 +80,8 @@ async def case(services: Services, name: str, sender: Caller, to: dict[str, int]
     at a time."""
 
     async def send(_: int) -> None:  # a fresh client_msg_id: a repeated one is a replay
-        request = SendRequest(body="see you at 8?", client_msg_id=uuid.uuid4().hex, **to)
+        request = SendRequest(body="see you at 8?", client_msg_id=uuid.uuid4().hex,
+                              to_user=to.get("to_user"), to_group=to.get("to_group"))
         await services.messages.send(sender, request)
 
     seconds, latencies, cpu = await drive(send, count, concurrency)

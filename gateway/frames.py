@@ -72,6 +72,22 @@ def require_id(frame: ClientFrame, name: str) -> int:
     return parse_id(value, name)
 
 
+def optional_str(frame: ClientFrame, name: str, default: str) -> str:
+    """An optional string field: ``default`` when absent."""
+    return default if name not in frame.data else require_str(frame, name)
+
+
+def optional_ids(frame: ClientFrame, name: str) -> tuple[int, ...]:
+    """An optional list of ids (strings or integers): empty when absent or null."""
+    values = frame.data.get(name)
+    if values is None:
+        return ()
+    if not isinstance(values, list) or not all(isinstance(v, str | int) for v in values):
+        raise FrameError(f"'{name}' must be a list of ids", code="invalid_frame",
+                         ref=frame.ref)
+    return tuple(parse_id(v, name) for v in values)
+
+
 def optional_id(frame: ClientFrame, name: str) -> int | None:
     """An optional id field: None when absent or null."""
     return None if frame.data.get(name) is None else require_id(frame, name)

@@ -6,7 +6,14 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from gateway import frames
 from gateway.connection import Connection
-from gateway.frames import ClientFrame, optional_id, require_id, require_str
+from gateway.frames import (
+    ClientFrame,
+    optional_id,
+    optional_ids,
+    optional_str,
+    require_id,
+    require_str,
+)
 from inbox.core.models import Caller
 from inbox.messages.service import SendRequest
 from sync.metrics import ACKS, SYNCS
@@ -53,10 +60,11 @@ class FrameHandlers:
         """Queue the send on the socket's pipeline (``gateway.sends``): its ``sent`` (or
         ``error``) comes once it is stored, while further frames are read meanwhile."""
         request = SendRequest(
-            body=require_str(frame, "body"),
+            body=optional_str(frame, "body", ""),
             client_msg_id=require_str(frame, "client_msg_id"),
             to_user=optional_id(frame, "to_user"),
             to_group=optional_id(frame, "to_group"),
+            attachments=optional_ids(frame, "attachments"),
         )
         await conn.submit_send(request, frame.ref)
 

@@ -3,10 +3,11 @@ as RFC 3339 UTC."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from inbox.core.attachments import AttachmentRef, preview_text
 from inbox.core.models import (
     ConversationSummary,
     Entry,
@@ -54,6 +55,23 @@ def entry_json(entry: Entry) -> dict[str, Any]:
         out["scope"] = d.scope
     if d.group is not None:
         out["group"] = group_event_json(d.group)
+    if d.attachments:
+        out["attachments"] = attachments_json(d.attachments)
+    return out
+
+
+def attachments_json(refs: tuple[AttachmentRef, ...]) -> list[dict[str, Any]]:
+    """A message's attachments as clients see them: ids as strings, unknown dimensions and a
+    missing thumbnail left out."""
+    out = []
+    for ref in refs:
+        item: dict[str, Any] = {"attachment_id": str(ref.attachment_id), "name": ref.name,
+                                "size": ref.size, "content_type": ref.content_type}
+        if ref.width is not None and ref.height is not None:
+            item["width"], item["height"] = ref.width, ref.height
+        if ref.thumbnail_id is not None:
+            item["thumbnail_id"] = str(ref.thumbnail_id)
+        out.append(item)
     return out
 
 
@@ -72,8 +90,18 @@ def entry_from_json(data: dict[str, Any]) -> Entry:
         up_to_msg_id=int(up_to) if up_to is not None else None,
         scope=data.get("scope"),
         group=group_event_from_json(group) if group is not None else None,
+        attachments=attachments_from_json(data.get("attachments", ())),
     )
     return Entry(int(data["id"]), draft)
+
+
+def attachments_from_json(items: Iterable[dict[str, Any]]) -> tuple[AttachmentRef, ...]:
+    """The inverse of ``attachments_json``: ids back to integers."""
+    return tuple(
+        AttachmentRef(int(item["attachment_id"]), item["name"], int(item["size"]),
+                      item["content_type"], item.get("width"), item.get("height"),
+                      int(item["thumbnail_id"]) if "thumbnail_id" in item else None)
+        for item in items)
 
 
 _GROUP_ID_KEYS = ("group_id", "owner_id")
@@ -120,6 +148,7 @@ def message_json(message: Message) -> dict[str, Any]:
         "sender_device_id": str(message.sender_device_id),
         "body": message.body,
         "created_at": rfc3339(message.created_at_ms),
+        "attachments": attachments_json(message.attachments),
     }
 
 
@@ -131,6 +160,7 @@ def conversation_json(summary: ConversationSummary) -> dict[str, Any]:
         "kind": summary.kind,
         "title": summary.title,
         "last_message": message_json(last) if last is not None else None,
+        "preview": preview_text(last.body, last.attachments) if last is not None else None,
         "unread": summary.unread,
     }
 

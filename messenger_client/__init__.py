@@ -31,6 +31,7 @@ from messenger_client.events import (
     Typing,
 )
 from messenger_client.models import (
+    Attachment,
     Conversation,
     Device,
     Entry,
@@ -48,8 +49,9 @@ from messenger_client.profile import Profile, default_profile_path
 from messenger_client.rest import RestApi, SyncPage
 
 __all__ = [
-    "ApiError", "BackoffPolicy", "Client", "Conflict", "Connected", "ConnectionFailed",
-    "Conversation", "CredentialsError", "Device", "Disconnected", "Entry", "Event", "Forbidden",
+    "ApiError", "Attachment", "BackoffPolicy", "Client", "Conflict", "Connected",
+    "ConnectionFailed", "Conversation", "CredentialsError", "Device", "Disconnected", "Entry",
+    "Event", "Forbidden",
     "Group", "InvalidRequest", "Message", "MessengerError", "NotFound", "NotLoggedIn",
     "OutboxItem", "Presence", "PresenceInfo", "Profile", "ProtocolError", "RateLimited",
     "Receipt", "RestApi", "SendFailed", "Sent", "Session", "SyncPage", "TooLarge", "Typing",

@@ -57,6 +57,45 @@ def _obj(data: object, what: str) -> Mapping[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """An uploaded file, as an upload answers it or a message carries it (``width``,
+    ``height`` and ``thumbnail_id`` for images)."""
+
+    attachment_id: int
+    name: str
+    size: int
+    content_type: str
+    width: int | None = None
+    height: int | None = None
+    thumbnail_id: int | None = None
+    raw: Json = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+    @classmethod
+    def from_json(cls, data: object) -> Attachment:
+        d = _obj(data, "attachment")
+        size = d.get("size")
+        if not isinstance(size, int):
+            raise ProtocolError(f"attachment: 'size' must be an integer, got {size!r}")
+        dims = [d.get(k) if isinstance(d.get(k), int) else None for k in ("width", "height")]
+        return cls(attachment_id=parse_id(d.get("attachment_id"), "attachment_id"),
+                   name=_str(d, "name"), size=size, content_type=_str(d, "content_type"),
+                   width=dims[0], height=dims[1], thumbnail_id=_opt_id(d, "thumbnail_id"),
+                   raw=dict(d))
+
+    def to_json(self) -> Json:
+        return dict(self.raw)
+
+
+def _attachments(d: Mapping[str, Any]) -> tuple[Attachment, ...]:
+    items = d.get("attachments")
+    return tuple(Attachment.from_json(a) for a in items) if isinstance(items, list) else ()
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One inbox entry: ``id`` is its position in this user's inbox (the sync cursor)."""
 
@@ -71,6 +110,7 @@ class Entry:
     up_to_msg_id: int | None = None
     scope: str | None = None
     group: Json | None = None
+    attachments: tuple[Attachment, ...] = ()
     raw: Json = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -87,6 +127,7 @@ class Entry:
             up_to_msg_id=_opt_id(d, "up_to_msg_id"),
             scope=d["scope"] if isinstance(d.get("scope"), str) else None,
             group=dict(group) if isinstance(group, Mapping) else None,
+            attachments=_attachments(d),
             raw=dict(d),
         )
 
@@ -192,6 +233,7 @@ class Message:
     sender_device_id: int
     body: str
     created_at: datetime | None
+    attachments: tuple[Attachment, ...] = ()
 
     @classmethod
     def from_json(cls, data: object) -> Message:
@@ -199,7 +241,7 @@ class Message:
         return cls(parse_id(d.get("msg_id"), "msg_id"), _str(d, "conversation_id"),
                    parse_id(d.get("sender_id"), "sender_id"),
                    parse_id(d.get("sender_device_id"), "sender_device_id"), _str(d, "body"),
-                   parse_time(d, "created_at"))
+                   parse_time(d, "created_at"), _attachments(d))
 
 
 @dataclass(frozen=True, slots=True)

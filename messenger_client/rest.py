@@ -6,15 +6,18 @@ server that cannot be reached raises ``ConnectionFailed``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from messenger_client.errors import ConnectionFailed, ProtocolError, error_from_response
 from messenger_client.models import (
+    Attachment,
     Conversation,
     Device,
     Entry,
@@ -70,11 +73,11 @@ class RestApi:
         await self._http.aclose()
 
     async def _call(self, method: str, path: str, *, json: Any = None,
-                    params: dict[str, Any] | None = None) -> Any:
+                    params: dict[str, Any] | None = None, content: Any = None) -> Any:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
             r = await self._http.request(method, path, json=json, params=params,
-                                         headers=headers)
+                                         headers=headers, content=content)
         except httpx.TransportError as exc:
             raise ConnectionFailed(f"{method} {self.server_url}{path}: {exc!r}") from exc
         if r.status_code >= 400:
@@ -156,15 +159,50 @@ class RestApi:
     # Messages and conversations
 
     async def send(self, client_msg_id: str, body: str, *, to_user: int | None = None,
-                   to_group: int | None = None) -> Receipt:
-        """One send over REST (no outbox: the caller retries with the same id)."""
-        payload: dict[str, Any] = {"client_msg_id": client_msg_id, "body": body}
+                   to_group: int | None = None, attachments: Iterable[int] = ()) -> Receipt:
+        """One send over REST (no outbox: the caller retries with the same id);
+        ``attachments``: ids of this user's uploads (``body`` may then be empty)."""
+        payload: dict[str, Any] = {"client_msg_id": client_msg_id, "body": body,
+                                   "attachments": [str(a) for a in attachments]}
         if to_user is not None:
             payload["to_user"] = str(to_user)
         if to_group is not None:
             payload["to_group"] = str(to_group)
         data = await self._call("POST", "/v1/messages", json=payload)
         return Receipt.from_json(data, client_msg_id)
+
+    # Attachments
+
+    async def upload(self, source: Path | bytes, name: str | None = None) -> Attachment:
+        """Upload a file (streamed from disk) or bytes; ``name`` defaults to the file's."""
+        if isinstance(source, bytes):
+            return Attachment.from_json(await self._call(
+                "POST", "/v1/attachments", params={"name": name or "file"}, content=source))
+        return Attachment.from_json(await self._call(
+            "POST", "/v1/attachments", params={"name": name or source.name},
+            content=_file_chunks(source)))
+
+    async def attachment(self, attachment_id: int) -> Attachment:
+        """An attachment's metadata (its uploader, or a reader of a message carrying it)."""
+        return Attachment.from_json(await self._call("GET", f"/v1/attachments/{attachment_id}"))
+
+    async def download(self, attachment_id: int, target: Path | None = None) -> bytes:
+        """An attachment's bytes; with ``target`` they are streamed into that file instead
+        (and ``b""`` returned)."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        path = f"/v1/attachments/{attachment_id}/content"
+        try:
+            async with self._http.stream("GET", path, headers=headers) as r:
+                if r.status_code >= 400:
+                    raise error_from_response(r.status_code, await r.aread(), r.headers)
+                if target is None:
+                    return await r.aread()
+                with target.open("wb") as out:  # noqa: ASYNC230 (small writes)
+                    async for chunk in r.aiter_bytes():
+                        out.write(chunk)
+                return b""
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(f"GET {self.server_url}{path}: {exc!r}") from exc
 
     async def delete_message(self, msg_id: int, scope: str = "me") -> None:
         """Delete for ``me`` or, as its sender within 24 h, for ``everyone``."""
@@ -224,3 +262,13 @@ class RestApi:
         """Tell the server this device applied everything up to ``cursor``."""
         data = await self._call("POST", "/v1/sync/ack", json={"cur_max_msg_id": str(cursor)})
         return parse_id(data["cur_max_msg_id"], "cur_max_msg_id")
+
+
+async def _file_chunks(path: Path, size: int = 256 * 1024) -> AsyncIterator[bytes]:
+    """A file's bytes read on a worker thread, chunk by chunk (an upload never holds it)."""
+    handle = await asyncio.to_thread(path.open, "rb")
+    try:
+        while chunk := await asyncio.to_thread(handle.read, size):
+            yield chunk
+    finally:
+        handle.close()

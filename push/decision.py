@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import cast
 
+from inbox.core.attachments import preview_text
 from inbox.core.models import Device, Entry, EntryDraft, EntryKind
 from push.job import PushJob, job_id_for
 from push.message import Provider, PushMessage
@@ -102,12 +103,13 @@ def push_jobs(
     position ``entry_id`` of ``recipient_id``'s inbox.
 
     ``title`` is the sender's display name (or the group name), ``badge`` the recipient's
-    total unread count and ``preview`` whether the message text goes in the body.
+    total unread count and ``preview`` whether the message text goes in the body (for a
+    message of attachments only, what stands for them: ``Photo``, ``File: <name>``).
     ``first_enqueued_ms`` is the message's creation time, so a push is given up ``max_age``
     after the message was sent.
     """
     data = push_data(draft.conversation_id, draft.msg_id, entry_id)
-    body = draft.body if preview else None
+    body = preview_text(draft.body or "", draft.attachments) if preview else None
     jobs: list[PushJob] = []
     for device in targets:
         target = device.push

@@ -25,6 +25,7 @@ ALLOWED: dict[str, set[str]] = {
                      "idgen"},
     "inbox.conversations": {"inbox.core", "inbox.storage", "inbox.accounts", "inbox.messages",
                             "inbox.groups", "idgen"},
+    "inbox.attachments": {"inbox.core", "inbox.storage", "inbox.messages", "idgen"},
     "sync": {"inbox.core", "inbox.accounts", "inbox.messages"},
     "push": {"inbox.core", "inbox.storage", "inbox.accounts", "inbox.messages", "inbox.groups",
              "idgen"},
@@ -41,6 +42,11 @@ ADAPTER_ONLY: dict[str, tuple[str, ...]] = {
     "sqlite3": ("_sqlite.py", "inbox/storage/sqlite_db.py", "messenger_client/profile.py"),
     "pyfcm": ("push/sender_fcm.py",),
     "aioapns": ("push/sender_apns.py",),
+    "aioboto3": ("inbox/attachments/blobs_s3.py",),
+    "aiobotocore": ("inbox/attachments/blobs_s3.py",),
+    "botocore": ("inbox/attachments/blobs_s3.py",),
+    "boto3": ("inbox/attachments/blobs_s3.py",),
+    "PIL": ("inbox/attachments/images.py",),
 }
 
 

@@ -20,7 +20,7 @@ CONVERSATION_ERRORS = errors(*AUTHED, 403, 404, 422)
 """A conversation id in the path: malformed 422, reversed or unknown 404, outsider 403."""
 
 
-@router.get("/conversations", responses=errors(*AUTHED))
+@router.get("/conversations", response_model_exclude_unset=True, responses=errors(*AUTHED))
 async def list_conversations(caller: CallerDep, views: ViewsDep
                              ) -> list[ConversationOut]:
     """The caller's conversations, newest activity first, with title, last message, unread."""
@@ -28,7 +28,8 @@ async def list_conversations(caller: CallerDep, views: ViewsDep
     return [ConversationOut.model_validate(conversation_json(s)) for s in summaries]
 
 
-@router.get("/conversations/{cid}/messages", responses=CONVERSATION_ERRORS)
+@router.get("/conversations/{cid}/messages", response_model_exclude_unset=True,
+            responses=CONVERSATION_ERRORS)
 async def history(
     cid: str,
     caller: CallerDep,

@@ -28,7 +28,8 @@ REPLAYED = {"model": ReceiptOut, "description": "a replayed `client_msg_id`: the
 async def send(body: SendIn, caller: CallerDep, messages: MessagesDep, response: Response
                ) -> ReceiptOut:
     """Send a message; a replayed ``client_msg_id`` answers 200 with the original receipt."""
-    request = SendRequest(body.body, body.client_msg_id, body.to_user, body.to_group)
+    request = SendRequest(body.body, body.client_msg_id, body.to_user, body.to_group,
+                          tuple(body.attachments))
     receipt, replayed = await messages.send(caller, request)
     if replayed:
         response.status_code = 200

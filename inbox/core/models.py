@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from inbox.core.attachments import AttachmentRef
+
 
 class EntryKind(StrEnum):
     MESSAGE = "message"
@@ -32,6 +34,7 @@ class EntryDraft:
     up_to_msg_id: int | None = None
     scope: str | None = None
     group: dict[str, Any] | None = None
+    attachments: tuple[AttachmentRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,8 @@ class InboxPage:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A message as conversation history shows it."""
+    """A message as conversation history shows it (``body`` is empty only for a message of
+    attachments alone)."""
 
     msg_id: int
     conversation_id: str
@@ -64,6 +68,7 @@ class Message:
     sender_device_id: int
     body: str
     created_at_ms: int
+    attachments: tuple[AttachmentRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,18 +20,24 @@ from cassandra.query import UNSET_VALUE
 
 from idgen.snowflake import min_id_for_ms
 from inbox.core.models import Entry, EntryDraft, EntryKind, Message, SendReceipt
-from inbox.messages.entry_rows import draft_values, entry_from_row
+from inbox.messages.entry_rows import (
+    draft_values,
+    entry_from_row,
+    message_from_row,
+    message_values,
+)
 from inbox.storage.cassandra_schema import EPOCH_BUCKET, FIRST_BUCKET_TS_BASE, bucket_of
 from inbox.storage.cql_session import CqlSession
 
 _ENTRY_COLS: Final = (
     "id, kind, msg_id, conversation_id, sender_id, sender_device_id, created_at_ms, body, "
-    "up_to_msg_id, scope, group_json"
+    "up_to_msg_id, scope, group_json, attachments"
 )
-_MSG_COLS: Final = "msg_id, conversation_id, sender_id, sender_device_id, body, created_at_ms"
+_MSG_COLS: Final = ("msg_id, conversation_id, sender_id, sender_device_id, body, created_at_ms, "
+                    "attachments")
 INBOX_STATEMENTS: Final = {
     "insert_entry": f"INSERT INTO inbox_entries (user_id, bucket, {_ENTRY_COLS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
     "delete_entry": "DELETE FROM inbox_entries USING TIMESTAMP ? "
     "WHERE user_id = ? AND bucket = ? AND id = ?",
     "read_entries": f"SELECT {_ENTRY_COLS} FROM inbox_entries "
@@ -41,7 +47,8 @@ INBOX_STATEMENTS: Final = {
     "set_inbox_first": "UPDATE inbox_heads USING TIMESTAMP ? SET first_bucket = ? "
     "WHERE user_id = ?",
     "get_inbox_first": "SELECT first_bucket FROM inbox_heads WHERE user_id = ?",
-    "insert_message": f"INSERT INTO messages (bucket, {_MSG_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "insert_message": f"INSERT INTO messages (bucket, {_MSG_COLS}) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
     "USING TIMESTAMP ?",
     "insert_message_id": "INSERT INTO messages_by_id (msg_id, conversation_id, bucket) "
     "VALUES (?, ?, ?) USING TIMESTAMP ?",
@@ -116,10 +123,9 @@ class CassandraInbox:
         first_written: tuple[str, int] | None = None
         if message is not None:
             bucket = bucket_of(message.msg_id)
+            row = tuple(_or_unset(v) for v in message_values(message))
             calls += [
-                ("insert_message", (bucket, message.msg_id, message.conversation_id,
-                                    message.sender_id, message.sender_device_id, message.body,
-                                    message.created_at_ms, ts_us)),
+                ("insert_message", (bucket, *row, ts_us)),
                 ("insert_message_id", (message.msg_id, message.conversation_id, bucket, ts_us)),
             ]  # fmt: skip
             known = self._conv_first.get(message.conversation_id)
@@ -225,8 +231,8 @@ class CassandraInbox:
         while bucket >= first and len(out) < limit:
             rows = await self._cql.execute("history", (conversation_id, bucket, bound, limit + 8))
             for row in rows:
-                if not row[6] and len(out) < limit:
-                    out.append(Message(*row[:6]))
+                if not row[7] and len(out) < limit:
+                    out.append(message_from_row(row))
             if len(rows) >= limit + 8 and len(out) < limit:
                 bound = int(rows[-1][0])  # a run of deleted messages: page within the bucket
                 continue
@@ -239,9 +245,9 @@ class CassandraInbox:
         if not rows or rows[0][0] is None or rows[0][2]:
             return None
         found = await self._cql.execute("message_row", (rows[0][0], rows[0][1], msg_id))
-        if not found or found[0][6] or found[0][4] is None:
+        if not found or found[0][7] or found[0][4] is None:
             return None
-        return Message(*found[0][:6])
+        return message_from_row(found[0])
 
     async def get_receipt(self, sender_id: int, client_msg_id: str) -> SendReceipt | None:
         """The stored receipt of a send with this idempotency key, if any."""

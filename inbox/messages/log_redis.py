@@ -42,6 +42,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from idgen.snowflake import EPOCH_MS
+from inbox.core.attachments import refs_from_list, refs_to_list
 from inbox.core.errors import Unavailable
 from inbox.core.models import EntryDraft, EntryKind, Message, SendReceipt
 from inbox.messages.log_redis_lua import ABORT, COMMIT, READ, RELEASE, RESERVE, SEED
@@ -88,6 +89,8 @@ def draft_to_json(draft: EntryDraft) -> str:
                        ("g", draft.group)):  # fmt: skip
         if value is not None:
             doc[key] = value
+    if draft.attachments:
+        doc["a"] = refs_to_list(draft.attachments)
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -98,6 +101,7 @@ def draft_from_json(raw: str | bytes) -> EntryDraft:
         kind=EntryKind(doc["k"]), msg_id=doc["m"], conversation_id=doc["c"], sender_id=doc["s"],
         sender_device_id=doc["d"], created_at_ms=doc["t"], body=doc.get("b"),
         up_to_msg_id=doc.get("u"), scope=doc.get("x"), group=doc.get("g"),
+        attachments=refs_from_list(doc.get("a", ())),
     )  # fmt: skip
 
 

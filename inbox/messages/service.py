@@ -18,6 +18,7 @@ from typing import Protocol
 from idgen.clock import Clock
 from inbox.accounts.known_users import KnownUsers
 from inbox.accounts.port import AccountStore
+from inbox.core.attachments import MAX_ATTACHMENTS, AttachmentRef
 from inbox.core.errors import DomainError, Forbidden, InvalidInput, NotFound, RateLimited, TooLarge
 from inbox.core.ids import direct_id
 from inbox.core.models import (
@@ -48,6 +49,8 @@ class SendRequest:
     client_msg_id: str
     to_user: int | None = None
     to_group: int | None = None
+    attachments: tuple[int, ...] = ()
+    """Ids of attachments the sender uploaded, in the order the message shows them."""
 
 
 Appends = Sequence[tuple[AppendBatch, Appended]]
@@ -83,13 +86,32 @@ class Recipients(Protocol):
         ...
 
 
+class AttachmentClaims(Protocol):
+    """Turns a send's attachment ids into the references its message carries; the
+    attachment feature provides it."""
+
+    async def claim(self, caller: Caller, attachment_ids: Sequence[int], msg_id: int,
+                    conversation_id: str) -> tuple[AttachmentRef, ...]:
+        """The references, in order, after recording that message ``msg_id`` of
+        ``conversation_id`` refers to each attachment (before the message is stored, so an
+        attachment is never collected from under a message; a reference whose message was
+        never stored grants nothing). NotFound unless the caller uploaded every one of them
+        and each upload is complete."""
+        ...
+
+
 def validate_send(request: SendRequest) -> None:
-    """API rules for a send: exactly one target, body 1..16 KiB of UTF-8, key 1..128 chars."""
+    """API rules for a send: exactly one target, body up to 16 KiB of UTF-8 (empty only with
+    attachments), at most ``MAX_ATTACHMENTS`` distinct attachments, key 1..128 chars."""
     if (request.to_user is None) == (request.to_group is None):
         raise InvalidInput("give exactly one of to_user and to_group")
+    if len(request.attachments) > MAX_ATTACHMENTS:
+        raise InvalidInput(f"at most {MAX_ATTACHMENTS} attachments per message")
+    if len(set(request.attachments)) != len(request.attachments):
+        raise InvalidInput("an attachment is named twice")
     size = len(request.body.encode("utf-8", "surrogatepass"))
-    if size == 0:
-        raise InvalidInput("body must not be empty")
+    if size == 0 and not request.attachments:
+        raise InvalidInput("body must not be empty (unless the message has attachments)")
     if size > MAX_BODY_BYTES:
         raise TooLarge(f"body is {size} bytes; the limit is {MAX_BODY_BYTES}")
     if not 1 <= len(request.client_msg_id) <= MAX_CLIENT_MSG_ID:
@@ -110,8 +132,10 @@ class MessageService:
         steps: Sequence[AppendStep] = (),
         limiter: RateLimiter | None = None,
         limits: SendLimits = DEFAULT_SEND_LIMITS,
+        attachments: AttachmentClaims | None = None,
     ) -> None:
-        """``limiter`` holds each user's send bucket (``limits``); None sends unlimited."""
+        """``limiter`` holds each user's send bucket (``limits``); None sends unlimited.
+        ``attachments`` resolves sends' attachment ids (None: sends with any are refused)."""
         self._inbox = inbox
         self._users = KnownUsers(accounts)
         self._next_id = next_id
@@ -121,6 +145,7 @@ class MessageService:
         self.steps = list(steps)
         self._limiter = limiter
         self._limits = limits
+        self.attachments = attachments
 
     async def send(self, caller: Caller, request: SendRequest) -> tuple[SendReceipt, bool]:
         """Store the message in every inbox involved; return the receipt and "was a replay"."""
@@ -152,17 +177,17 @@ class MessageService:
                     audiences[target] = await self._audience_or_refusal(caller, request)
                 audience = audiences[target]
                 if isinstance(audience, DomainError):
-                    # A retry of a stored send answers as the send did, even when the sender
-                    # has left the group since: idempotency comes before permission.
-                    earlier = await self._inbox.receipt((caller.user_id, request.client_msg_id))
-                    if earlier is None:
-                        raise audience
-                    results[n] = (earlier, True)
+                    results[n] = await self._replay_or(caller, request, audience)
+                    continue
+                msg_id = self._next_id()
+                refs = await self._claims_or_refusal(caller, request, msg_id, audience[0])
+                if isinstance(refs, DomainError):
+                    results[n] = await self._replay_or(caller, request, refs)
                     continue
             except DomainError as exc:
                 results[n] = exc
                 continue
-            batches.append(self._message_batch(caller, request, *audience))
+            batches.append(self._message_batch(caller, request, msg_id, refs, *audience))
             slots.append(n)
         for n, outcome in zip(slots, await self.append_many(batches), strict=True):
             if isinstance(outcome, DomainError):
@@ -192,9 +217,33 @@ class MessageService:
             results[n] = RateLimited(f"too many messages; at most {limits.burst} at once and "
                                      f"{limits.rate:g} per second", retry_after_s=wait)
 
-    def _message_batch(self, caller: Caller, request: SendRequest, conversation_id: str,
+    async def _replay_or(self, caller: Caller, request: SendRequest, refusal: DomainError
+                         ) -> tuple[SendReceipt, bool]:
+        """The stored receipt of this send's key, else raise ``refusal``: a retry of a stored
+        send answers as the send did, even when the sender has left the group (or its
+        attachments are gone) since: idempotency comes before permission."""
+        earlier = await self._inbox.receipt((caller.user_id, request.client_msg_id))
+        if earlier is None:
+            raise refusal
+        return earlier, True
+
+    async def _claims_or_refusal(self, caller: Caller, request: SendRequest, msg_id: int,
+                                 conversation_id: str
+                                 ) -> tuple[AttachmentRef, ...] | DomainError:
+        """The send's attachment references (``AttachmentClaims.claim``), or why not."""
+        if not request.attachments:
+            return ()
+        if self.attachments is None:
+            return NotFound("this server stores no attachments")
+        try:
+            return await self.attachments.claim(caller, request.attachments, msg_id,
+                                                conversation_id)
+        except (Forbidden, NotFound) as exc:
+            return exc
+
+    def _message_batch(self, caller: Caller, request: SendRequest, msg_id: int,
+                       refs: tuple[AttachmentRef, ...], conversation_id: str,
                        audience: list[int]) -> AppendBatch:
-        msg_id = self._next_id()
         now = self._clock.now_ms()
         draft = EntryDraft(
             kind=EntryKind.MESSAGE,
@@ -204,12 +253,13 @@ class MessageService:
             sender_device_id=caller.device_id,
             created_at_ms=now,
             body=request.body,
+            attachments=refs,
         )
         return AppendBatch(
             draft=draft,
             user_ids=tuple(dict.fromkeys([caller.user_id, *audience])),
             message=Message(msg_id, conversation_id, caller.user_id, caller.device_id,
-                            request.body, now),
+                            request.body, now, refs),
             idempotency_key=(caller.user_id, request.client_msg_id),
             receipt_for=caller.user_id,
         )

@@ -19,14 +19,20 @@ from inbox.core.models import (
     Message,
     SendReceipt,
 )
-from inbox.messages.entry_rows import draft_values, entry_from_row
+from inbox.messages.entry_rows import (
+    draft_values,
+    entry_from_row,
+    message_from_row,
+    message_values,
+)
 from inbox.storage.sqlite_db import SqliteDatabase
 
 ENTRY_COLUMNS = (
     "id, kind, msg_id, conversation_id, sender_id, sender_device_id, created_at_ms, body,"
-    " up_to_msg_id, scope, grp"
+    " up_to_msg_id, scope, grp, attachments"
 )
-MESSAGE_COLUMNS = "msg_id, conversation_id, sender_id, sender_device_id, body, created_at_ms"
+MESSAGE_COLUMNS = ("msg_id, conversation_id, sender_id, sender_device_id, body, created_at_ms,"
+                   " attachments")
 
 
 def next_position(head: int, msg_id: int) -> int:
@@ -60,7 +66,7 @@ def _append(conn: sqlite3.Connection, batch: AppendBatch) -> Appended:
         head = _head(conn, user_id)
         position = next_position(head, draft.msg_id)
         conn.execute(
-            f"INSERT INTO inbox (user_id, {ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO inbox (user_id, {ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (user_id, position, *draft_values(draft)),
         )
         conn.execute(
@@ -71,12 +77,8 @@ def _append(conn: sqlite3.Connection, batch: AppendBatch) -> Appended:
         positions[user_id] = position
         previous[user_id] = head
     if batch.message is not None:
-        m = batch.message
-        conn.execute(
-            f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?)",
-            (m.msg_id, m.conversation_id, m.sender_id, m.sender_device_id, m.body,
-             m.created_at_ms),
-        )
+        conn.execute(f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+                     message_values(batch.message))
     if draft.kind is EntryKind.DELETE and draft.scope == "everyone":
         # In the same transaction as the delete entries: history and the entries agree.
         conn.execute("UPDATE messages SET deleted = 1 WHERE msg_id = ?", (draft.msg_id,))
@@ -139,7 +141,7 @@ class SqliteInboxStore:
                 " AND msg_id < ? AND deleted = 0 ORDER BY msg_id DESC LIMIT ?",
                 (conversation_id, before if before is not None else 2**63 - 1, limit),
             ).fetchall()
-            return [Message(*r) for r in rows]
+            return [message_from_row(r) for r in rows]
 
         return await self._db.run(query)
 
@@ -152,7 +154,7 @@ class SqliteInboxStore:
                 f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE msg_id = ? AND deleted = 0",
                 (msg_id,),
             ).fetchone()
-            return Message(*row) if row else None
+            return message_from_row(row) if row else None
 
         return await self._db.run(query)
 

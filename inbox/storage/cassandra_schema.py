@@ -37,7 +37,7 @@ TABLES: Final = (
         user_id bigint, bucket int, id bigint,
         kind text, msg_id bigint, conversation_id text, sender_id bigint,
         sender_device_id bigint, created_at_ms bigint, body text, up_to_msg_id bigint,
-        scope text, group_json text,
+        scope text, group_json text, attachments text,
         PRIMARY KEY ((user_id, bucket), id)
     ) WITH CLUSTERING ORDER BY (id ASC)""",
     """CREATE TABLE IF NOT EXISTS inbox_heads (
@@ -46,7 +46,7 @@ TABLES: Final = (
     """CREATE TABLE IF NOT EXISTS messages (
         conversation_id text, bucket int, msg_id bigint,
         sender_id bigint, sender_device_id bigint, body text, created_at_ms bigint,
-        deleted boolean,
+        deleted boolean, attachments text,
         PRIMARY KEY ((conversation_id, bucket), msg_id)
     ) WITH CLUSTERING ORDER BY (msg_id DESC)""",
     """CREATE TABLE IF NOT EXISTS messages_by_id (
@@ -113,11 +113,35 @@ TABLES: Final = (
         conversation_id text, msg_id bigint, user_id bigint,
         PRIMARY KEY ((conversation_id), msg_id, user_id)
     ) WITH CLUSTERING ORDER BY (msg_id DESC, user_id ASC)""",
+    """CREATE TABLE IF NOT EXISTS attachments (
+        attachment_id bigint PRIMARY KEY, owner_id bigint, state text, name text, size bigint,
+        created_at_ms bigint, content_type text, sha256 text, width int, height int,
+        thumbnail_id bigint, parent_id bigint, gc_due_ms bigint
+    )""",
+    """CREATE TABLE IF NOT EXISTS attachments_by_sha (
+        sha256 text, attachment_id bigint, PRIMARY KEY ((sha256), attachment_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS attachment_refs (
+        attachment_id bigint, msg_id bigint, conversation_id text, created_at_ms bigint,
+        PRIMARY KEY ((attachment_id), msg_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS attachment_refs_by_msg (
+        msg_id bigint, attachment_id bigint, PRIMARY KEY ((msg_id), attachment_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS attachment_gc (
+        day int, due_ms bigint, attachment_id bigint,
+        PRIMARY KEY ((day), due_ms, attachment_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS attachment_gc_days (
+        name text PRIMARY KEY, day int
+    )""",
 )
 COLUMNS_ADDED: Final = (
     # Columns added to tables after their first release (keyspaces created before them).
     "ALTER TABLE groups ADD IF NOT EXISTS last_event text",
     "ALTER TABLE groups ADD IF NOT EXISTS last_user_ids frozen<list<bigint>>",
+    "ALTER TABLE inbox_entries ADD IF NOT EXISTS attachments text",
+    "ALTER TABLE messages ADD IF NOT EXISTS attachments text",
 )
 
 

@@ -36,12 +36,13 @@ CREATE TABLE IF NOT EXISTS inbox (
     user_id INTEGER NOT NULL, id INTEGER NOT NULL, kind TEXT NOT NULL, msg_id INTEGER NOT NULL,
     conversation_id TEXT NOT NULL, sender_id INTEGER NOT NULL, sender_device_id INTEGER NOT NULL,
     created_at_ms INTEGER NOT NULL, body TEXT, up_to_msg_id INTEGER, scope TEXT, grp TEXT,
+    attachments TEXT,
     PRIMARY KEY (user_id, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS heads (user_id INTEGER PRIMARY KEY, head INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS messages (
     msg_id INTEGER PRIMARY KEY, conversation_id TEXT NOT NULL, sender_id INTEGER NOT NULL,
     sender_device_id INTEGER NOT NULL, body TEXT NOT NULL, created_at_ms INTEGER NOT NULL,
-    deleted INTEGER NOT NULL DEFAULT 0);
+    deleted INTEGER NOT NULL DEFAULT 0, attachments TEXT);
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation_id, msg_id);
 CREATE TABLE IF NOT EXISTS sends (
     sender_id INTEGER NOT NULL, client_msg_id TEXT NOT NULL, msg_id INTEGER NOT NULL,
@@ -75,7 +76,35 @@ CREATE TABLE IF NOT EXISTS hidden_messages (
 CREATE TABLE IF NOT EXISTS departures (
     conversation_id TEXT NOT NULL, msg_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
     PRIMARY KEY (conversation_id, msg_id, user_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS attachments (
+    attachment_id INTEGER PRIMARY KEY, owner_id INTEGER NOT NULL, state TEXT NOT NULL,
+    name TEXT NOT NULL, size INTEGER NOT NULL, created_at_ms INTEGER NOT NULL,
+    content_type TEXT NOT NULL, sha256 TEXT NOT NULL, width INTEGER, height INTEGER,
+    thumbnail_id INTEGER, parent_id INTEGER, gc_due_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS attachments_by_sha ON attachments (sha256);
+CREATE TABLE IF NOT EXISTS attachment_refs (
+    attachment_id INTEGER NOT NULL, msg_id INTEGER NOT NULL, conversation_id TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (attachment_id, msg_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS attachment_refs_by_msg ON attachment_refs (msg_id);
+CREATE TABLE IF NOT EXISTS attachment_gc (
+    due_ms INTEGER NOT NULL, attachment_id INTEGER NOT NULL,
+    PRIMARY KEY (due_ms, attachment_id)) WITHOUT ROWID;
 """
+COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
+    # (table, column, declaration) added after the table's first release: databases made
+    # before get them on open.
+    ("inbox", "attachments", "TEXT"),
+    ("messages", "attachments", "TEXT"),
+)
+
+
+def add_missing_columns(conn: sqlite3.Connection) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` for each of ``COLUMNS_ADDED`` a table lacks."""
+    for table, column, declaration in COLUMNS_ADDED:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if present and column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +136,7 @@ class SqliteDatabase:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._conn = await self.run(self._connect)
         await self.run(lambda conn: conn.executescript(self._schema + extra_schema))
+        await self.run(add_missing_columns)
 
     def _connect(self, _: sqlite3.Connection | None) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,

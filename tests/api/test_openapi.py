@@ -144,6 +144,25 @@ def test_every_answer_matches_the_servers_own_schema(checked: httpx.Client,
     assert expect(c.post("/v1/sync/ack", json={"cur_max_msg_id": cursor},
                          headers=bob.headers), 200) == {"cur_max_msg_id": cursor}
 
+    # Attachments: upload, send, metadata, link, content (a range too), presigned (local: 501).
+    att = expect(c.post("/v1/attachments", params={"name": "a.txt"}, content=b"\x00hello",
+                        headers=h), 201)
+    expect(c.post("/v1/attachments", params={"name": "a/b"}, content=b"x", headers=h), 422)
+    expect(c.post("/v1/messages", headers=h, json={
+        "to_user": bob.user_id, "attachments": [att["attachment_id"]], "client_msg_id": "a"}),
+        201)
+    aid = att["attachment_id"]
+    assert expect(c.get(f"/v1/attachments/{aid}", headers=bob.headers), 200) == att
+    expect(c.get(f"/v1/attachments/{aid}/url", headers=bob.headers), 200)
+    expect(c.get(f"/v1/attachments/{aid}/url", headers=carol.headers), 404)
+    content = c.get(f"/v1/attachments/{aid}/content", headers=bob.headers)
+    assert content.status_code == 200 and content.content == b"\x00hello"
+    ranged = c.get(f"/v1/attachments/{aid}/content", headers={**bob.headers,
+                                                               "range": "bytes=1-2"})
+    assert ranged.status_code == 206 and ranged.content == b"he"
+    expect(c.post("/v1/attachments/uploads", json={"name": "b", "size": 3}, headers=h), 501)
+    expect(c.post("/v1/attachments/42/complete", headers=h), 404)
+
     # Presence, leaving, logout.
     statuses = expect(c.get("/v1/presence", params={"user_ids": f"{bob.user_id},42"},
                             headers=h), 200)

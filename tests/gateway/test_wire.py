@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.wire import entry_from_json, entry_json, parse_rfc3339, rfc3339
+from inbox.core.attachments import AttachmentRef
 from inbox.core.models import Entry, EntryDraft, EntryKind
 
 CREATED = 1_735_689_600_123
@@ -15,10 +16,13 @@ DRAFTS = [
     EntryDraft(EntryKind.GROUP_EVENT, 9000, "g:5", 17, 170, CREATED, group={
         "group_id": 5, "name": "crew", "owner_id": 17, "member_ids": [17, 42],
         "event": "members_added", "user_ids": [42]}),
+    EntryDraft(EntryKind.MESSAGE, 7262, "d:17:42", 17, 170, CREATED, body="", attachments=(
+        AttachmentRef(2**60 + 1, "beach.jpg", 48_213, "image/jpeg", 1024, 768, 2**60 + 2),
+        AttachmentRef(2**60 + 3, "notes.pdf", 9_001, "application/pdf"))),
 ]
 
 
-@pytest.mark.parametrize("draft", DRAFTS, ids=[d.kind.value for d in DRAFTS])
+@pytest.mark.parametrize("draft", DRAFTS, ids=[f"{d.kind.value}{i}" for i, d in enumerate(DRAFTS)])
 def test_entry_from_json_inverts_entry_json(draft: EntryDraft) -> None:
     entry = Entry(2**62 + 5, draft)
     assert entry_from_json(entry_json(entry)) == entry

@@ -24,6 +24,7 @@ import pytest
 
 from tests.servers.cassandra_server import CassandraServer, cql_session, unique_keyspace
 from tests.servers.redis_server import RedisServer
+from tests.servers.s3_server import S3Server
 
 __all__ = [
     "CassandraEndpoint",
@@ -35,6 +36,7 @@ __all__ = [
     "fresh_redis_server",
     "own_cassandra_server",
     "redis_server",
+    "s3_server",
     "unique_keyspace",
 ]
 
@@ -152,4 +154,11 @@ def own_cassandra_server() -> Iterator[CassandraServer]:
     Slow (a second JVM, 10-20 s to start): only for tests about Cassandra going away.
     """
     with CassandraServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """An S3-compatible server (moto) for the whole session; use a bucket of your own."""
+    with S3Server() as server:
         yield server
