@@ -62,6 +62,11 @@ def parser() -> argparse.ArgumentParser:
                    help="the started server's upgrade admission per node: off (uncapped, "
                         "as every other limit), the server's default, or RATE,BURST")
     p.add_argument("--url", help="a running server instead of starting one")
+    p.add_argument("--workers", type=int, default=1,
+                   help="the started server's processes (messenger serve --workers)")
+    p.add_argument("--server-root", type=Path, metavar="DIR",
+                   help="run the started server from this checkout (e.g. a git worktree of "
+                        "an older revision, to compare)")
     p.add_argument("--redis-url", help="its Redis (w3-cold, watching); production: use this")
     p.add_argument("--cassandra", help="HOST:PORT of its Cassandra; production: use this node")
     p.add_argument("--profile-dir", type=Path, help="py-spy the server during fixed-rate steps")
@@ -103,7 +108,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.time()
     plan = workloads(args.workload, args.mode)
     with stack.running(args.mode, args.url, args.redis_url, args.cassandra,
-                       stack.admission_env(args.node_admission)) as target, \
+                       stack.admission_env(args.node_admission), args.server_root,
+                       args.workers) as target, \
             ProcessPoolExecutor(args.processes,
                                 mp_context=multiprocessing.get_context("spawn")) as pool:
         print(f"{args.mode} server at {target.url}, watching {target.pids}; "

@@ -3,7 +3,8 @@
 ``Sampler`` polls a few processes in a thread while a step runs; ``usage`` turns the samples
 into CPU (user + sys seconds per wall second, i.e. cores) and RSS over any window of the step,
 interpolating between samples. ``pid_listening_on`` finds the process behind a port, so a
-server that someone else started can be watched too.
+server that someone else started can be watched too; a process is read with its descendants
+(``messenger serve --workers N`` is a supervisor and N workers).
 """
 
 from __future__ import annotations
@@ -48,6 +49,37 @@ def read(pid: int) -> ProcSample | None:
     except OSError:
         return None
     return ProcSample(time.time(), parse_stat(stat), parse_statm(statm))
+
+
+def parent_of(stat: str) -> int:
+    """The parent pid from a ``/proc/<pid>/stat`` line."""
+    return int(stat[stat.rindex(")") + 2:].split()[1])
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, found through each process's parent in ``/proc``."""
+    children: dict[int, list[int]] = {}
+    for proc in PROC.iterdir():
+        if proc.name.isdigit():
+            try:
+                children.setdefault(parent_of((proc / "stat").read_text()), []).append(
+                    int(proc.name))
+            except OSError:
+                continue
+    found, todo = [], [pid]
+    while todo:
+        below = children.get(todo.pop(), [])
+        found.extend(below)
+        todo.extend(below)
+    return found
+
+
+def read_tree(pids: list[int]) -> ProcSample | None:
+    """The processes' samples summed (those still there), None if all are gone."""
+    samples = [sample for sample in map(read, pids) if sample is not None]
+    if not samples:
+        return None
+    return ProcSample(samples[0].t, sum(s.cpu_s for s in samples), sum(s.rss for s in samples))
 
 
 def listening_inodes(port: int, tables: tuple[str, ...] = ("tcp", "tcp6")) -> set[str]:
@@ -118,17 +150,20 @@ def usage(samples: list[ProcSample], t0: float, t1: float) -> dict[str, float] |
 
 @dataclass
 class Sampler:
-    """Reads every named process each ``interval`` s in a thread, between start and stop."""
+    """Reads every named process (with its descendants, as found at start) each
+    ``interval`` s in a thread, between start and stop."""
 
     pids: dict[str, int]
     interval: float = 0.1
     series: dict[str, list[ProcSample]] = field(default_factory=dict)
+    _trees: dict[str, list[int]] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def start(self) -> Sampler:
         """Begin sampling (the series start afresh)."""
         self.series = {name: [] for name in self.pids}
+        self._trees = {name: [pid, *descendants(pid)] for name, pid in self.pids.items()}
         self._stop.clear()
         self._sample()
         self._thread = threading.Thread(target=self._run, name="procstat", daemon=True)
@@ -151,7 +186,7 @@ class Sampler:
             self._sample()
 
     def _sample(self) -> None:
-        for name, pid in self.pids.items():
-            sample = read(pid)
+        for name, tree in self._trees.items():
+            sample = read_tree(tree)
             if sample is not None:
                 self.series[name].append(sample)

@@ -78,10 +78,11 @@ def watch_pids(url: str, redis_url: str | None, cassandra: str | None) -> dict[s
 
 @contextlib.contextmanager
 def running(mode: str, url: str | None = None, redis_url: str | None = None,
-            cassandra: str | None = None, settings: dict[str, str | None] | None = None
-            ) -> Iterator[Target]:  # fmt: skip
+            cassandra: str | None = None, settings: dict[str, str | None] | None = None,
+            server_root: Path | None = None, workers: int = 1) -> Iterator[Target]:
     """The server at ``url``, or one started here (with its stores, for production) with
-    ``settings`` over ``UNCAPPED`` (None: the server's default)."""
+    ``settings`` over ``UNCAPPED`` (None: the server's default), ``workers`` processes, and
+    the code of the checkout at ``server_root`` (another revision, to compare)."""
     if url is not None:
         url = url.rstrip("/")
         yield Target(mode, url, redis_url, cassandra, watch_pids(url, redis_url, cassandra))
@@ -107,7 +108,8 @@ def running(mode: str, url: str | None = None, redis_url: str | None = None,
             env.update({"MESSENGER_REDIS_URL": redis_url, "MESSENGER_CASSANDRA_HOSTS": cassandra,
                         "MESSENGER_CASSANDRA_KEYSPACE": keyspace or "messenger",
                         "MESSENGER_JWT_SECRET": secrets.token_urlsafe(48)})  # fmt: skip
-        server = MessengerProcess(Path(tmp) / "data", env)
+        server = MessengerProcess(Path(tmp) / "data", env, cwd=server_root,
+                                  args=("--workers", str(workers)) if workers > 1 else ())
         server.start(SERVER_START_TIMEOUT_S)
         stack.callback(server.stop)
         yield Target(mode, server.url, redis_url, cassandra,

@@ -41,10 +41,12 @@ class MessengerProcess:
 
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None,
                  port: int | None = None, log_level: str = "warning",
-                 args: tuple[str, ...] = ()) -> None:
-        """``args``: more flags for ``messenger serve`` (``--workers 2``)."""
+                 args: tuple[str, ...] = (), cwd: Path | None = None) -> None:
+        """``args``: more flags for ``messenger serve`` (``--workers 2``); ``cwd``: the
+        checkout whose code runs (default: this one)."""
         self.data_dir = data_dir
         self.args = args
+        self.cwd = cwd
         self.log_level = log_level
         self.port = port or free_ports(1)[0]
         self.env = {**os.environ, "MESSENGER_DATA_DIR": str(data_dir), **NO_DRAIN_WINDOW,
@@ -66,7 +68,7 @@ class MessengerProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port),
                  "--log-level", self.log_level, *self.args],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd,
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -4,7 +4,10 @@ process plans, /proc parsing and usage, and the report."""
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 
 import pytest
 
@@ -153,6 +156,18 @@ def test_proc_stat_parsing_and_interpolated_usage() -> None:
     usage = procstat.usage(samples, 2.0, 6.0)
     assert usage == {"cpu_s": 2.0, "cpu_cores": 0.5, "rss_mib": 3.0, "rss_max_mib": 3.0}
     assert procstat.usage(samples[:1], 0, 1) is None
+
+
+def test_a_process_is_read_with_its_descendants() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert child.pid in procstat.descendants(os.getpid())
+        alone, tree = procstat.read(os.getpid()), procstat.read_tree([os.getpid(), child.pid])
+        assert alone is not None and tree is not None and tree.rss > alone.rss
+    finally:
+        child.kill()
+        child.wait()
+    assert procstat.read_tree([child.pid]) is None
 
 
 def _part(received: int, latency: list[float]) -> dict[str, object]:
