@@ -138,7 +138,8 @@ def test_conversation_list_newest_first_with_titles_and_last_message(
     assert (last["body"], last["sender_id"], last["conversation_id"]) == (
         "from plain", plain.user_id, _direct(me, plain))  # fmt: skip
     assert set(last) == {"msg_id", "conversation_id", "sender_id", "sender_device_id", "body",
-                         "created_at"}
+                         "created_at", "attachments"}
+    assert last["attachments"] == []
     _send(client, me, tess, "reply")  # activity moves the conversation to the top
     assert [row["title"] for row in _list(client, me)][0] == "Tess Titled"
     assert [row["title"] for row in _list(client, tess)] == [me.username]
