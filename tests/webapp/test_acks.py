@@ -7,16 +7,7 @@ from __future__ import annotations
 import httpx
 
 from tests.api.server import MessengerProcess, new_account, send
-from tests.webapp.browser import Browser
 from tests.webapp.conftest import Browsers, username
-
-
-def stored_cursor(browser: Browser) -> str:
-    """The inbox cursor the page saved with what it applied."""
-    cursor: str = browser.driver.execute_script("""
-        const s = JSON.parse(localStorage.getItem('messenger.session'));
-        return JSON.parse(localStorage.getItem(`messenger.device.${s.user_id}.${s.device_id}`)).cursor;""")
-    return cursor
 
 
 def acked_cursor(http: httpx.Client, token: str) -> str:
@@ -37,11 +28,11 @@ def test_entries_are_acked_soon_and_when_the_tab_goes(web_server: MessengerProce
         me = http.get("/v1/users", params={"username": name}, headers=writer.headers).json()
         assert send(http, writer, me["user_id"], "one").status_code == 201
         browser.wait(lambda: [c["last"] for c in browser.conversations()] == ["one"], "one")
-        cursor = stored_cursor(browser)
+        cursor = browser.device_state()["cursor"]
         browser.wait(lambda: acked_cursor(http, token) == cursor, f"the ack of {cursor}")
 
         assert send(http, writer, me["user_id"], "two").status_code == 201
         browser.wait(lambda: [c["last"] for c in browser.conversations()] == ["two"], "two")
-        cursor = stored_cursor(browser)
+        cursor = browser.device_state()["cursor"]
         browser.open("about:blank")  # at once: the batched ack has not gone yet
         browser.wait(lambda: acked_cursor(http, token) == cursor, f"the ack of {cursor}", 3)

@@ -110,9 +110,4 @@ def test_failed_upload_queues_nothing(web_server: MessengerProcess, browsers: Br
     carol.send("text only")  # the next send goes alone: nothing else was queued
     carol.wait(lambda: [(m.body, m.state) for m in carol.messages()] == [("text only", "sent")],
                "the text alone, sent")
-    assert carol.local_storage(device_key(carol))["outbox"] == []
-
-
-def device_key(browser: Browser) -> str:
-    session = browser.local_storage("messenger.session")
-    return f"messenger.device.{session['user_id']}.{session['device_id']}"
+    assert carol.device_state()["outbox"] == []

@@ -88,7 +88,7 @@ export class Client extends EventTarget {
     return item;
   }
 
-  /** Upload `files` (Files or Blobs), then queue one message carrying them. Nothing is
+  /** Upload `files` (Files), then queue one message carrying them. Nothing is
    * queued when an upload fails (it throws); uploads are not retried, sends are. */
   async sendFiles(files, body, conversationId, target) {
     const problem = bodyProblem(body, files.length);

@@ -82,7 +82,8 @@ export class Rest {
   }
 
   deleteMessage(msgId, scope) { return this.call("DELETE", `/v1/messages/${msgId}`, { query: { scope } }); }
-  /** Upload a File or Blob as an attachment (the server sniffs its type): its metadata. */
+  /** Upload a File (or a Blob, named by `name`) as an attachment; the server sniffs its
+   * type. Its metadata: `{attachment_id, name, size, content_type, thumbnail_id?, ...}`. */
   async upload(file, name = file.name) {
     const response = await this.request("POST", "/v1/attachments", {
       body: file, query: { name }, type: file.type || "application/octet-stream",
