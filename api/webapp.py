@@ -22,10 +22,11 @@ APP_URL = "/app"
 WEB_DIR = Path(__file__).with_name("web")
 
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; connect-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "default-src 'self'; connect-src 'self'; img-src 'self' data: blob:; object-src 'none'; "
     "base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
 )
-"""Only this server's scripts, styles and connections: a message body can never run code."""
+"""Only this server's scripts, styles and connections: a message body can never run code.
+Images may also be ``blob:`` URLs: photos are fetched with the token and shown from memory."""
 
 
 class AppFiles(StaticFiles):

@@ -123,6 +123,13 @@ class Browser:
         return self.driver.execute_script(
             "return JSON.parse(localStorage.getItem(arguments[0]))", key)
 
+    def device_state(self) -> dict[str, Any]:
+        """The logged-in device's stored record: ``{cursor, outbox, app}``."""
+        session = self.local_storage("messenger.session")
+        state: dict[str, Any] = self.local_storage(
+            f"messenger.device.{session['user_id']}.{session['device_id']}")
+        return state
+
     # -- acting -------------------------------------------------------------------------
 
     def open(self, url: str) -> None:

@@ -1,7 +1,7 @@
 """The web app's screenshot for the docs: ``python -m tests.webapp.screenshot docs/webapp.png``.
 
-Starts a throwaway embedded server, lets three people chat in a 1:1 and a group, and saves
-what Alice sees.
+Starts a throwaway embedded server, lets three people chat in a 1:1 (with a photo and a file)
+and a group, and saves what Alice sees.
 """
 
 from __future__ import annotations
@@ -10,12 +10,28 @@ import sys
 import tempfile
 from pathlib import Path
 
+from PIL import Image, ImageDraw
+
 from tests.api.server import MessengerProcess
 from tests.webapp.browser import Browser, settle
 
 
+def trail_photo(path: Path) -> None:
+    """A small drawn landscape (sky, two mountains, a meadow)."""
+    image = Image.new("RGB", (480, 300), (135, 190, 235))
+    draw = ImageDraw.Draw(image)
+    draw.polygon([(0, 250), (150, 70), (300, 250)], fill=(95, 110, 125))
+    draw.polygon([(180, 250), (340, 40), (480, 250)], fill=(70, 85, 100))
+    draw.polygon([(300, 95), (340, 40), (372, 82)], fill=(245, 245, 250))
+    draw.rectangle([(0, 240), (480, 300)], fill=(90, 160, 80))
+    image.save(path, quality=90)
+
+
 def main(out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
+        photo, route = Path(tmp) / "trailhead.jpg", Path(tmp) / "route.pdf"
+        trail_photo(photo)
+        route.write_bytes(b"%PDF-1.4\n" + bytes(84_000))
         server = MessengerProcess(Path(tmp) / "data")
         server.start()
         people = {name: Browser.launch() for name in ("alice", "bob", "carol")}
@@ -37,7 +53,12 @@ def main(out: Path) -> None:
             bob.open_conversation("Alice")
             bob.wait_bodies(["Can you pick me up on the way?"])
             bob.send("Sure, 8:30 at yours")
-            alice.wait_bodies(["Can you pick me up on the way?", "Sure, 8:30 at yours"])
+            bob.find("#attach-input").send_keys(str(photo))
+            bob.find("#attach-input").send_keys(str(route))
+            alice.wait(lambda: alice.driver.execute_script(
+                "return [...document.querySelectorAll('#messages img.photo')]"
+                ".some((img) => img.naturalWidth > 0) && document.querySelector('.file')"),
+                "the photo and the file")
             alice.send("Perfect, thanks!")
             settle(2.2)  # the server relays one typing notice per 2 s
             bob.find("#composer-input").send_keys("See you")

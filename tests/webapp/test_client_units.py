@@ -1,4 +1,5 @@
-"""The web app's pure modules (ids, backoff, reconnect plan, inbox stream, outbox, model),
+"""The web app's pure modules (ids, backoff, reconnect plan, inbox stream, outbox, model,
+attachment labels),
 imported as the page imports them and run in Chromium: no server logic, no socket."""
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def page(web_server: MessengerProcess) -> Iterator[Browser]:
 
 
 def run(page: Browser, body: str) -> Any:
-    """Run ``body`` (an async function body with the client modules and ``model`` in scope)
+    """Run ``body`` (an async function body with the client modules, ``model`` and ``media``
+    in scope)
     in the page; its return value."""
     imports = "\n".join(f"const {m} = await import('/app/js/client/{m}.js');" for m in MODULES)
     script = f"""
@@ -34,6 +36,7 @@ def run(page: Browser, body: str) -> Any:
         (async () => {{
           {imports}
           const model = await import('/app/js/app/model.js');
+          const media = await import('/app/js/app/media.js');
           const fixed = (v) => () => v;  // a "random" source that always answers v
           {body}
         }})().then(done, (e) => done({{error: String(e.stack || e)}}));"""
@@ -125,10 +128,12 @@ def test_outbox_sends_in_order_and_retries_until_answered(page: Browser) -> None
         out.push(id(o.onSent('c1')), id(o.nextToSend(3000)));
         out.push(id(o.onError('c2', {code: 'forbidden'}, 3000)), o.items.length);
         out.push(outbox.bodyProblem(' '), outbox.bodyProblem('é'.repeat(8192)),
-                 outbox.bodyProblem('é'.repeat(8193)));
+                 outbox.bodyProblem('é'.repeat(8193)), outbox.bodyProblem('', 1),
+                 outbox.bodyProblem('', 11));
         return out;""") == [
         2, "c1", None, "c1", None, "c1", 2250, "c1", None, "c1", "c1", "c2", "c2", 0,
-        "the message is empty", None, "the message is 16386 bytes; at most 16384"]
+        "the message is empty", None, "the message is 16386 bytes; at most 16384",
+        None, "11 attachments; at most 10"]
 
 
 def test_model_folds_entries_into_conversations(page: Browser) -> None:
@@ -163,3 +168,21 @@ def test_model_folds_entries_into_conversations(page: Browser) -> None:
         return out;""")
     assert result == [3, "m14", ["14"], "read", "sent", 0, None, True,
                       ["g:100", "d:5:7"], ["d:5:7", "g:100"], ["d:5:7"], True]
+
+
+def test_attachment_previews_sizes_and_shown_ids(page: Browser) -> None:
+    assert run(page, """
+        const photo = (id) => ({attachment_id: id, name: id + '.jpg', size: 1,
+                                content_type: 'image/jpeg', thumbnail_id: 't' + id});
+        const file = (id) => ({attachment_id: id, name: id + '.pdf', size: 1,
+                               content_type: 'application/pdf'});
+        const preview = (body, attachments) => model.previewText({body, attachments});
+        return [preview('hi', [photo('a')]), preview('', [photo('a')]),
+                preview('', [photo('a'), photo('b')]), preview('', [file('f')]),
+                preview('', [file('f'), file('g')]), preview('', [photo('a'), file('f')]),
+                model.previewText({body: 'old entry, no list'}),
+                [0, 999, 1000, 4150, 17_400_000, 5e12].map(media.sizeText),
+                media.shownIds([photo('a'), file('f')]), media.shownIds()];""") == [
+        "hi", "Photo", "2 photos", "File: f.pdf", "2 files", "2 attachments",
+        "old entry, no list", ["0 B", "999 B", "1.0 KB", "4.2 KB", "17 MB", "5000 GB"],
+        ["a", "ta", "f"], []]

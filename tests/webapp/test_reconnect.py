@@ -50,7 +50,7 @@ def test_offline_browser_catches_up_and_sends_its_outbox(web_server: MessengerPr
         # A reload while offline: the outbox is still there, and still pending.
         bob.driver.refresh()
         bob.wait_status("offline")
-        outbox = bob.local_storage(_device_key(bob))["outbox"]
+        outbox = bob.device_state()["outbox"]
         assert [item["body"] for item in outbox] == ["queued 1", "queued 2"]
         bob.open_conversation("Alice")
         assert [(m.body, m.state) for m in bob.messages()] == [
@@ -65,7 +65,7 @@ def test_offline_browser_catches_up_and_sends_its_outbox(web_server: MessengerPr
         alice.wait_bodies(expected)
         bob.wait(lambda: all(m.state in ("", "read") for m in bob.messages()),
                  "bob's messages read by alice (she has the chat open)")
-        assert bob.local_storage(_device_key(bob))["outbox"] == []
+        assert bob.device_state()["outbox"] == []
 
 
 def test_server_restart(tmp_path: Path, browsers: Browsers) -> None:
@@ -130,8 +130,3 @@ def test_logged_out_device_stops_and_asks_to_log_in(web_server: MessengerProcess
         assert browser.local_storage("messenger.session")["device_id"] != session["device_id"]
         browser.wait(lambda: [e["body"] for e in sync_all(http, dave)[0]]
                      == ["sent by the next device"], "the queued message to reach dave")
-
-
-def _device_key(browser: Browser) -> str:
-    session = browser.local_storage("messenger.session")
-    return f"messenger.device.{session['user_id']}.{session['device_id']}"

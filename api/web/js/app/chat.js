@@ -1,14 +1,22 @@
 // The open conversation: its history (paged back with `before=` as the user scrolls up),
 // live messages, pending/sent/read state of one's own messages, typing and presence in the
-// header, deleting, the composer, and the members panel of a group.
+// header, deleting, the composer (text, and photos or files with the text as caption), and
+// the members panel of a group.
 
 import { cmp, peerOf, targetOf } from "../client/ids.js";
 import { clock, fields, h, presenceText } from "./dom.js";
+import { Media, shownIds } from "./media.js";
 import { deliveryState, messageOf } from "./model.js";
 
 const PAGE = 50;
 const TYPING_EVERY_MS = 2000;
 const EVERYONE_WINDOW_MS = 24 * 3600 * 1000;
+
+/** Whether entry `e` is the message of outbox `item` (same conversation, text and files). */
+function isItemOf(e, item) {
+  const ids = (list) => (list ?? []).map((a) => a.attachment_id).join(",");
+  return e.conversation_id === item.conversation_id && e.body === item.body && ids(e.attachments) === ids(item.attachments);
+}
 
 export class ChatView {
   constructor(app) {
@@ -22,6 +30,7 @@ export class ChatView {
     this.linked = new Set(); // outbox items whose message already came back as an entry
     this.lastTyping = 0;
     this.showMembers = false;
+    this.media = new Media(app.rest, (text) => this.notify(text));
     this.title = h("h2", { id: "chat-title" });
     this.subtitle = h("span", { class: "subtitle", id: "chat-subtitle" });
     this.typingLine = h("div", { class: "typing", id: "typing" });
@@ -37,13 +46,16 @@ export class ChatView {
     this.list = h("ol", { class: "messages", id: "messages", onscroll: () => this.onScroll() });
     this.notice = h("p", { class: "notice", id: "chat-notice", role: "status" });
     this.input = h("textarea", { name: "body", id: "composer-input", rows: 2, placeholder: "Message", oninput: () => this.onTyping(), onkeydown: (e) => this.onKey(e) });
+    this.files = h("input", { type: "file", id: "attach-input", multiple: true, hidden: true, onchange: () => this.onFiles() });
     this.composer = h("form", { class: "composer", id: "composer", onsubmit: (e) => this.onSend(e) },
+      this.files,
+      h("button", { type: "button", id: "attach", class: "secondary", title: "Send photos or files", onclick: () => this.files.click() }, "Attach"),
       this.input, h("button", { type: "submit", id: "send" }, "Send"));
     this.body = h("div", { class: "chat-body", hidden: true },
       h("header", {}, h("div", {}, this.title, this.subtitle), this.actions),
       this.panel, this.list, this.typingLine, this.notice, this.composer);
     this.empty = h("p", { class: "empty" }, "Pick a conversation, or start one by username.");
-    this.el = h("main", { class: "chat", id: "chat" }, this.empty, this.body);
+    this.el = h("main", { class: "chat", id: "chat" }, this.empty, this.body, this.media.viewer);
   }
 
   conv() {
@@ -69,8 +81,10 @@ export class ChatView {
     this.app.render();
   }
 
-  notify(text) {
+  /** A line above the composer: an error, or (`info`) what is going on. */
+  notify(text, info = false) {
     this.notice.textContent = text;
+    this.notice.classList.toggle("info", info);
   }
 
   async loadOlder(first = false) {
@@ -110,8 +124,7 @@ export class ChatView {
   onEntries(entries) {
     const inFlight = this.app.client.outbox.items.find((i) => i.client_msg_id === this.app.client.outbox.inFlight);
     for (const e of entries) {
-      if (e.kind === "message" && inFlight && e.sender_device_id === this.app.session.device_id
-          && e.conversation_id === inFlight.conversation_id && e.body === inFlight.body) {
+      if (e.kind === "message" && inFlight && e.sender_device_id === this.app.session.device_id && isItemOf(e, inFlight)) {
         this.linked.add(inFlight.client_msg_id); // stored: `sent` is on its way
       }
       if (e.conversation_id !== this.cid) continue;
@@ -145,6 +158,27 @@ export class ChatView {
       this.lastTyping = 0;
     } catch (exc) {
       this.notify(exc.message);
+    }
+    this.render();
+    this.list.scrollTop = this.list.scrollHeight;
+  }
+
+  /** Files chosen: upload them, then queue one message with them (and the composer's text);
+   * a failed upload queues nothing and says why. */
+  async onFiles() {
+    const files = [...this.files.files];
+    this.files.value = ""; // the same file may be chosen again
+    if (files.length === 0) return;
+    const cid = this.cid;
+    const body = this.input.value.trim() ? this.input.value : "";
+    this.input.value = "";
+    this.notify(`Uploading ${files.length === 1 ? files[0].name : `${files.length} files`}…`, true);
+    try {
+      await this.app.client.sendFiles(files, body, cid, targetOf(cid, this.app.me));
+      if (cid === this.cid) this.notify("");
+    } catch (exc) {
+      if (cid === this.cid && !this.input.value) this.input.value = body; // kept for another try
+      this.notify(`Not sent: ${exc.message}`);
     }
     this.render();
     this.list.scrollTop = this.list.scrollHeight;
@@ -230,9 +264,11 @@ export class ChatView {
       }),
       ...pending.map((item) => keep(`pending:${item.client_msg_id}`, "", () =>
         h("li", { class: "msg mine pending", dataset: { clientMsgId: item.client_msg_id, state: "pending" } },
+          this.media.view(item.attachments),
           h("div", { class: "body" }, item.body),
           h("div", { class: "meta" }, h("span", { class: "state" }, "pending"))))));
     this.rendered = rendered;
+    this.media.release(new Set([...sorted, ...pending].flatMap((m) => shownIds(m.attachments))));
     if (nearBottom) list.scrollTop = list.scrollHeight;
   }
 
@@ -243,6 +279,7 @@ export class ChatView {
     const everyone = mine && Date.now() - Date.parse(msg.created_at) < EVERYONE_WINDOW_MS;
     return h("li", { class: `msg ${mine ? "mine" : "theirs"}`, dataset: { msgId: msg.msg_id, state: state ?? "" } },
       conv.kind === "group" && !mine ? h("div", { class: "sender" }, app.name(msg.sender_id)) : null,
+      this.media.view(msg.attachments),
       h("div", { class: "body" }, msg.body),
       h("div", { class: "meta" },
         h("time", {}, clock(msg.created_at)),

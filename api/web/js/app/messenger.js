@@ -8,7 +8,7 @@ import { Rest } from "../client/rest.js";
 import { DeviceStore } from "../client/storage.js";
 import { ChatView } from "./chat.js";
 import { h } from "./dom.js";
-import { applyEntries, conversation, emptyModel, listed } from "./model.js";
+import { applyEntries, conversation, emptyModel, listed, previewText } from "./model.js";
 import { Sidebar } from "./sidebar.js";
 
 const TYPING_SHOWN_MS = 4000;
@@ -56,7 +56,7 @@ export class Messenger {
     });
     for (const type of ["sent", "outbox"]) on(type, () => this.render());
     on("failed", ({ item, error }) => { // refused for good: dropped from the outbox
-      this.sidebar.error.textContent = `Not sent: “${item.body.slice(0, 40)}”: ${error.message}`;
+      this.sidebar.error.textContent = `Not sent: “${previewText(item).slice(0, 40)}”: ${error.message}`;
     });
     on("presence", (frame) => {
       this.presence[frame.user_id] = { status: frame.status, last_seen: frame.last_seen };

@@ -31,7 +31,19 @@ export function conversation(model, cid) {
 export const messageOf = (e) => ({
   msg_id: e.msg_id, conversation_id: e.conversation_id, sender_id: e.sender_id,
   sender_device_id: e.sender_device_id, body: e.body, created_at: e.created_at,
+  attachments: e.attachments ?? [],
 });
+
+/** What stands for a message in a list, as the server's `preview`: its body, or for a
+ * message of attachments alone "Photo", "3 photos", "File: <name>", "2 files", "3 attachments". */
+export function previewText(msg) {
+  const list = msg.attachments ?? [];
+  if (msg.body || list.length === 0) return msg.body;
+  const photos = list.filter((a) => a.content_type.startsWith("image/")).length;
+  if (photos === list.length) return photos === 1 ? "Photo" : `${photos} photos`;
+  if (list.length === 1) return `File: ${list[0].name}`;
+  return photos === 0 ? `${list.length} files` : `${list.length} attachments`;
+}
 
 /** Fold entries (in inbox order) into `model`, as user `me`. */
 export function applyEntries(model, me, entries) {

@@ -3,7 +3,7 @@
 
 import { directId, peerOf, randomKey } from "../client/ids.js";
 import { clock, fields, h } from "./dom.js";
-import { conversation, listed } from "./model.js";
+import { conversation, listed, previewText } from "./model.js";
 
 export class Sidebar {
   constructor(app) {
@@ -95,7 +95,7 @@ export class Sidebar {
       h("span", { class: "title" }, online ? h("span", { class: "dot", title: "online" }) : null, app.title(conv)),
       last ? h("time", {}, clock(last.created_at)) : null),
     h("div", { class: "row" },
-      h("span", { class: "last" }, last ? `${this.sender(conv, last)}${last.body}` : "no messages yet"),
+      h("span", { class: "last" }, last ? `${this.sender(conv, last)}${previewText(last)}` : "no messages yet"),
       unread ? h("span", { class: "badge" }, String(unread)) : null));
   }
 }

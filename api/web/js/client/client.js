@@ -1,8 +1,10 @@
 // One logged-in device: keeps a WebSocket open, applies its inbox in order with no gap and no
 // duplicate across reconnects, and sends through an outbox that survives reloads. The same
 // rules as the Python client (messenger_client): sync from the stored cursor on every socket
-// and apply entries only after `sync_started`; ping on the server's interval; reconnect with
-// full-jitter backoff, after `goaway` when told, at once after 4000, never after 4001.
+// and apply entries only after `sync_started`; ack what was applied (within half a second,
+// at once when the tab goes away); ping on the server's interval; reconnect with full-jitter
+// backoff, after `goaway` when told, at once after 4000, never after 4001. Attachments are
+// uploaded first; only then is their message queued.
 //
 // Events (CustomEvent, in `detail`): "status" {state: connecting|online|offline|stopped,
 // retryAt, sessionId}, "entries" [entries just applied], "sent" {item, receipt},
@@ -46,17 +48,21 @@ export class Client extends EventTarget {
     this.ackTimer = null;
     this.acked = null;
     this.onOnline = () => this.reconnectNow();
+    this.onPageHide = () => this.sendAck(); // the tab closes: ack now, not after the delay
   }
 
   start() {
     window.addEventListener("online", this.onOnline);
+    window.addEventListener("pagehide", this.onPageHide);
     this.connect();
   }
 
   stop() {
     this.stopped = true;
     window.removeEventListener("online", this.onOnline);
-    for (const timer of [this.retryTimer, this.outboxTimer, this.ackTimer]) clearTimeout(timer);
+    window.removeEventListener("pagehide", this.onPageHide);
+    for (const timer of [this.retryTimer, this.outboxTimer]) clearTimeout(timer);
+    this.sendAck(); // what was applied is not pushed once the socket is gone
     this.link?.close();
   }
 
@@ -69,16 +75,27 @@ export class Client extends EventTarget {
     this.emit("status", this.status);
   }
 
-  /** Queue a message for `conversationId` (`target`: {to_user} or {to_group}); throws when
-   * the server would refuse the body for good. */
-  enqueue(body, conversationId, target) {
-    const problem = bodyProblem(body);
+  /** Queue a message for `conversationId` (`target`: {to_user} or {to_group}), with the
+   * metadata of already uploaded `attachments`; throws when the server would refuse it for good. */
+  enqueue(body, conversationId, target, attachments = []) {
+    const problem = bodyProblem(body, attachments.length);
     if (problem) throw new Error(problem);
     const item = { client_msg_id: randomKey(), body, conversation_id: conversationId, ...target, queued_at: new Date().toISOString() };
+    if (attachments.length) item.attachments = attachments;
     this.outbox.add(item);
     this.saveOutbox();
     this.pump();
     return item;
+  }
+
+  /** Upload `files` (Files), then queue one message carrying them. Nothing is
+   * queued when an upload fails (it throws); uploads are not retried, sends are. */
+  async sendFiles(files, body, conversationId, target) {
+    const problem = bodyProblem(body, files.length);
+    if (problem) throw new Error(problem);
+    const attachments = [];
+    for (const file of files) attachments.push(await this.rest.upload(file));
+    return this.enqueue(body, conversationId, target, attachments);
   }
 
   /** Tell the peers we are typing; false while offline (typing is never queued). */
@@ -152,15 +169,19 @@ export class Client extends EventTarget {
     this.scheduleAck();
   }
 
+  /** Ack the applied entries soon (one ack covers a burst): live deliveries not acked
+   * within the server's ack window are pushed to this device after all. */
   scheduleAck() {
-    if (this.ackTimer !== null) return;
-    this.ackTimer = setTimeout(() => {
-      this.ackTimer = null;
-      const cursor = this.stream.cursor;
-      if (cursor !== this.acked && cursor !== "0" && this.ready) {
-        if (this.link.send({ op: "ack", cur_max_msg_id: cursor })) this.acked = cursor;
-      }
-    }, ACK_DELAY_MS);
+    if (this.ackTimer === null) this.ackTimer = setTimeout(() => this.sendAck(), ACK_DELAY_MS);
+  }
+
+  sendAck() {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    const cursor = this.stream.cursor;
+    if (cursor !== this.acked && cursor !== "0" && this.ready) {
+      if (this.link.send({ op: "ack", cur_max_msg_id: cursor })) this.acked = cursor;
+    }
   }
 
   onSent(receipt) {
@@ -190,9 +211,10 @@ export class Client extends EventTarget {
     if (!this.ready) return;
     const item = this.outbox.nextToSend(this.now());
     if (item) {
-      const { client_msg_id, body, to_user, to_group } = item;
+      const { client_msg_id, body, to_user, to_group, attachments } = item;
       const target = to_group != null ? { to_group } : { to_user };
-      this.link.send({ op: "send", ...target, body, client_msg_id, ref: SEND_REF + client_msg_id });
+      const ids = attachments ? { attachments: attachments.map((a) => a.attachment_id) } : {};
+      this.link.send({ op: "send", ...target, body, ...ids, client_msg_id, ref: SEND_REF + client_msg_id });
       return;
     }
     const wake = this.outbox.wakeAt();

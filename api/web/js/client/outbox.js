@@ -14,19 +14,23 @@
 import { Backoff } from "./backoff.js";
 
 export const MAX_BODY_BYTES = 16 * 1024;
+export const MAX_ATTACHMENTS = 10;
 const RETRYABLE = new Set(["rate_limited", "unavailable", "internal"]);
 export const CREDENTIAL_CODES = new Set(["unauthorized", "token_expired", "invalid_token"]);
 
-/** Why the server would refuse this body for good, or null when it is fine. */
-export function bodyProblem(body) {
+/** Why the server would refuse this body (with that many attachments) for good, or null
+ * when it is fine. A message of attachments alone may have an empty body. */
+export function bodyProblem(body, attachments = 0) {
   const size = new TextEncoder().encode(body).length;
-  if (body.trim() === "") return "the message is empty";
+  if (body.trim() === "" && attachments === 0) return "the message is empty";
   if (size > MAX_BODY_BYTES) return `the message is ${size} bytes; at most ${MAX_BODY_BYTES}`;
+  if (attachments > MAX_ATTACHMENTS) return `${attachments} attachments; at most ${MAX_ATTACHMENTS}`;
   return null;
 }
 
 export class Outbox {
-  /** `items`: `[{client_msg_id, body, conversation_id, to_user | to_group, queued_at}]`. */
+  /** `items`: `[{client_msg_id, body, conversation_id, to_user | to_group, queued_at,
+   * attachments?}]` (`attachments`: the uploads' metadata, as the server answered them). */
   constructor(items = [], backoff = new Backoff()) {
     this.items = [...items];
     this.backoff = backoff;

@@ -17,26 +17,32 @@ export class Rest {
     this.token = token;
   }
 
-  async call(method, path, { body, query } = {}) {
+  /** The answer to a request as a Response; a non-2xx answer or none at all throws. */
+  async request(method, path, { body, query, type } = {}) {
     const url = new URL(path.replace(/^\//, ""), this.base);
     for (const [key, value] of Object.entries(query ?? {})) {
       if (value != null) url.searchParams.set(key, value);
     }
     const headers = {};
     if (this.token) headers.Authorization = `Bearer ${this.token}`;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (type) headers["Content-Type"] = type;
     let response;
     try {
-      response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      response = await fetch(url, { method, headers, body });
     } catch (exc) {
       throw new ApiError(0, "offline", `the server cannot be reached (${exc.message})`);
     }
-    if (response.status === 204) return null;
-    const data = await response.json().catch(() => null);
-    if (response.ok) return data;
-    const error = data?.error ?? {};
+    if (response.ok) return response;
+    const error = (await response.json().catch(() => null))?.error ?? {};
     const retry = Number(response.headers.get("Retry-After")) || null;
     throw new ApiError(response.status, error.code ?? "http_error", error.message ?? response.statusText, retry);
+  }
+
+  /** A JSON route: its answer parsed (null for 204). */
+  async call(method, path, { body, query } = {}) {
+    const json = body === undefined ? {} : { body: JSON.stringify(body), type: "application/json" };
+    const response = await this.request(method, path, { query, ...json });
+    return response.status === 204 ? null : response.json().catch(() => null);
   }
 
   signup(username, password, displayName) {
@@ -76,5 +82,19 @@ export class Rest {
   }
 
   deleteMessage(msgId, scope) { return this.call("DELETE", `/v1/messages/${msgId}`, { query: { scope } }); }
+  /** Upload a File (or a Blob, named by `name`) as an attachment; the server sniffs its
+   * type. Its metadata: `{attachment_id, name, size, content_type, thumbnail_id?, ...}`. */
+  async upload(file, name = file.name) {
+    const response = await this.request("POST", "/v1/attachments", {
+      body: file, query: { name }, type: file.type || "application/octet-stream",
+    });
+    return response.json();
+  }
+
+  /** An attachment's bytes (or a thumbnail's: it is an attachment too) as a Blob. */
+  async download(attachmentId) {
+    return (await this.request("GET", `/v1/attachments/${attachmentId}/content`)).blob();
+  }
+
   presence(userIds) { return this.call("GET", "/v1/presence", { query: { user_ids: userIds.join(",") } }); }
 }
