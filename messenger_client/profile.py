@@ -65,7 +65,8 @@ class Profile:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a committed cursor survives power loss
         self._db.executescript(_SCHEMA)
-        _add_attachments_column(self._db)
+        if "attachments" not in _outbox_columns(self._db):
+            self._add_attachments_column()
 
     def __enter__(self) -> Profile:
         return self
@@ -98,6 +99,15 @@ class Profile:
                 (session.server_url, session.username, session.user_id, session.device_id,
                  session.token),
             )
+
+    def _add_attachments_column(self) -> None:
+        """Bring an outbox made before messages had attachments up to date (its messages
+        have none); checked again under the write lock, as another process opening the same
+        old file may have done it meanwhile."""
+        with self._transaction():
+            if "attachments" not in _outbox_columns(self._db):
+                self._db.execute(
+                    "ALTER TABLE outbox ADD COLUMN attachments TEXT NOT NULL DEFAULT ''")
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -157,18 +167,6 @@ def ids_from_text(text: str) -> tuple[int, ...]:
 def _item(row: tuple[Any, ...]) -> OutboxItem:
     seq, client_msg_id, body, to_user, to_group, attachments = row
     return OutboxItem(seq, client_msg_id, body, to_user, to_group, ids_from_text(attachments))
-
-
-def _add_attachments_column(db: sqlite3.Connection) -> None:
-    """Bring an outbox made before messages had attachments up to date (its messages have
-    none). Two processes opening the same old file at once: one adds it, the other sees it."""
-    if "attachments" in _outbox_columns(db):
-        return
-    try:
-        db.execute("ALTER TABLE outbox ADD COLUMN attachments TEXT NOT NULL DEFAULT ''")
-    except sqlite3.OperationalError:
-        if "attachments" not in _outbox_columns(db):  # else: the other process was first
-            raise
 
 
 def _outbox_columns(db: sqlite3.Connection) -> set[str]:
