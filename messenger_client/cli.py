@@ -248,7 +248,10 @@ async def _download(args: argparse.Namespace) -> int:
                 _discard_stdout()
             return 0
         target, replace = _download_target(args.output, info.name, info.attachment_id)
-        await save(client.api, info.attachment_id, target, replace)
+        try:
+            await save(client.api, info.attachment_id, target, replace)
+        except OSError as exc:  # no such directory, no permission, disk full
+            raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
         _print({**info.to_json(), "path": str(target)})
     return 0
 

@@ -224,10 +224,13 @@ def test_send_attach_and_download(embedded: MessengerProcess, tmp_path: Path) ->
     missing = messenger(tmp_path, *to_bob, "--attach", str(tmp_path / "nope.jpg"), "hi")
     nothing = messenger(tmp_path, *to_bob)
     unknown = messenger(tmp_path, "download", "--profile", bob_db, "123")
-    assert (missing.returncode, nothing.returncode, unknown.returncode) == (2, 2, 1)
+    nowhere = messenger(tmp_path, *get_doc, "-o", str(tmp_path / "no-such-dir" / "x.txt"))
+    assert (missing.returncode, nothing.returncode, unknown.returncode, nowhere.returncode
+            ) == (2, 2, 1, 2)
     assert "nope.jpg" in missing.stderr and "not_found" in unknown.stderr
+    assert "cannot write" in nowhere.stderr
     assert ok(messenger(tmp_path, "sync", "--profile", bob_db)) == []  # nothing was sent
-    for done in (taken, missing, nothing, unknown):
+    for done in (taken, missing, nothing, unknown, nowhere):
         assert "Traceback" not in done.stderr
 
 
