@@ -1,4 +1,5 @@
-"""The ``messenger`` client commands: ``login``, ``listen``, ``send``, ``sync``, ``whoami``.
+"""The ``messenger`` client commands: ``login``, ``listen``, ``send``, ``sync``, ``whoami``,
+``download``.
 
 They share one profile file per device (``--profile``, else ``$MESSENGER_PROFILE``, else
 ``~/.config/inbox-messenger/profile.db``). Output is JSON, one object per line, on stdout;
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from messenger_client.client import Client, login
+from messenger_client.downloads import TargetExists, download_target, save
 from messenger_client.errors import (
     ApiError,
     ConnectionFailed,
@@ -34,12 +36,17 @@ from messenger_client.errors import (
 )
 from messenger_client.events import Connected, Disconnected, Presence, SendFailed, Sent, Typing
 from messenger_client.models import Entry, Json
+from messenger_client.outbox import MAX_ATTACHMENTS, check_send
 from messenger_client.profile import Profile, default_profile_path
 from messenger_client.rest import PLATFORMS
 
-COMMANDS = frozenset({"login", "listen", "send", "sync", "whoami"})
+COMMANDS = frozenset({"login", "listen", "send", "sync", "whoami", "download"})
 EXIT_REFUSED, EXIT_USAGE, EXIT_CREDENTIALS, EXIT_TEMPFAIL = 1, 2, 3, 75
 SERVER_ENV, PASSWORD_ENV = "MESSENGER_SERVER", "MESSENGER_PASSWORD"
+
+
+class UsageError(MessengerError):
+    """A command given wrongly (exit 2), found after parsing: a missing file, a taken name."""
 
 
 def add_commands(commands: Any) -> None:
@@ -72,11 +79,22 @@ def add_commands(commands: Any) -> None:
     cmd.add_argument("--client-msg-id", help="idempotency key (default: a fresh one)")
     cmd.add_argument("--timeout", type=float, default=30.0,
                      help="seconds to wait for the server (the message stays queued after)")
-    cmd.add_argument("text", nargs="+", help="the message (words are joined by spaces)")
+    cmd.add_argument("--attach", action="append", default=[], metavar="PATH",
+                     help="upload this file (a photo or any file) and send it with the "
+                     f"message; repeatable, at most {MAX_ATTACHMENTS}")
+    cmd.add_argument("text", nargs="*", help="the message (words are joined by spaces); "
+                     "may be left out with --attach")
     cmd = commands.add_parser("sync", parents=[common],
                               help="print the entries that arrived since the last run")
     cmd.add_argument("--page-size", type=int, default=200)
     commands.add_parser("whoami", parents=[common], help="the profile's user and device")
+    cmd = commands.add_parser("download", parents=[common],
+                              help="save an attachment (a photo's thumbnail has its own id)")
+    cmd.add_argument("attachment_id", type=int, metavar="ATTACHMENT_ID")
+    cmd.add_argument("-o", "--output", metavar="PATH",
+                     help="the file to write (replaced if it exists), a directory to save "
+                     "it in under its own name, or - for stdout (default: its own name in "
+                     "the current directory, never replacing a file)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,9 +102,13 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handlers: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
-        "login": _login, "listen": _listen, "send": _send, "sync": _sync, "whoami": _whoami}
+        "login": _login, "listen": _listen, "send": _send, "sync": _sync, "whoami": _whoami,
+        "download": _download}
     try:
         return asyncio.run(handlers[args.command](args))
+    except (UsageError, TargetExists) as exc:
+        _complain(str(exc))
+        return EXIT_USAGE
     except (CredentialsError, NotLoggedIn) as exc:
         _complain(f"{exc} (log in again: messenger login)")
         return EXIT_CREDENTIALS
@@ -176,12 +198,20 @@ def _event_json(event: Presence | Typing | Sent | SendFailed) -> Json:
 
 
 async def _send(args: argparse.Namespace) -> int:
+    text, files = " ".join(args.text), _files_to_attach(args.attach)
+    if not text and not files:
+        raise UsageError("give the message TEXT, or --attach PATH")
     async with Client(_profile(args), receive=False) as client:
         to_user = args.to_user
         if args.to_username is not None:
             to_user = (await client.api.find_user(args.to_username)).user_id
-        item = client.enqueue(" ".join(args.text), to_user=to_user, to_group=args.to_group,
-                              client_msg_id=args.client_msg_id)
+        # Refused before anything is uploaded for it; the uploads need the server, the send
+        # is then queued like any other.
+        cmid = check_send(text, to_user, args.to_group, args.client_msg_id,
+                          has_attachments=bool(files))
+        uploaded = [await client.api.upload(path) for path in files]
+        item = client.enqueue(text, to_user=to_user, to_group=args.to_group, client_msg_id=cmid,
+                              attachments=[a.attachment_id for a in uploaded])
         try:
             async with asyncio.timeout(args.timeout):
                 receipt = await client.wait_sent(item.client_msg_id)
@@ -189,8 +219,49 @@ async def _send(args: argparse.Namespace) -> int:
             _complain(f"no answer within {args.timeout:g} s; message {item.client_msg_id} "
                       "stays queued and goes with the next `messenger send` or `listen`")
             return EXIT_TEMPFAIL
-        _print(receipt.to_json())
+        out = receipt.to_json()
+        if uploaded:
+            out["attachments"] = [a.to_json() for a in uploaded]
+        _print(out)
     return 0
+
+
+def _files_to_attach(paths: list[str]) -> list[Path]:
+    """The ``--attach`` files, each an existing regular file, at most ``MAX_ATTACHMENTS``."""
+    files = [Path(p).expanduser() for p in paths]
+    if len(files) > MAX_ATTACHMENTS:
+        raise UsageError(f"at most {MAX_ATTACHMENTS} --attach files per message")
+    for path in files:
+        if not path.is_file():
+            raise UsageError(f"--attach {path}: no such file")
+    return files
+
+
+async def _download(args: argparse.Namespace) -> int:
+    async with contextlib.aclosing(Client(_profile(args), receive=False)) as client:
+        info = await client.api.attachment(args.attachment_id)
+        if args.output == "-":
+            try:
+                await client.api.download(info.attachment_id, sys.stdout.buffer)
+                sys.stdout.buffer.flush()
+            except BrokenPipeError:
+                _discard_stdout()
+            return 0
+        target, replace = _download_target(args.output, info.name, info.attachment_id)
+        try:
+            await save(client.api, info.attachment_id, target, replace)
+        except OSError as exc:  # no such directory, no permission, disk full
+            raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
+        _print({**info.to_json(), "path": str(target)})
+    return 0
+
+
+def _download_target(output: str | None, name: str, attachment_id: int) -> tuple[Path, bool]:
+    """``download_target`` for the ``-o`` option, made absolute (it is printed)."""
+    path = None if output is None else Path(output).expanduser()
+    target, replace = download_target(name, attachment_id, path,
+                                      path is not None and path.is_dir())
+    return target.absolute(), replace
 
 
 async def _sync(args: argparse.Namespace) -> int:
@@ -222,9 +293,14 @@ def _print(obj: Json) -> bool:
         sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
         sys.stdout.flush()
     except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        _discard_stdout()
         return False
     return True
+
+
+def _discard_stdout() -> None:
+    """Stdout was closed by its reader: send the rest nowhere (no error at exit)."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _complain(message: str) -> None:

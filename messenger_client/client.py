@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 
 from messenger_client import frames
@@ -25,7 +25,7 @@ from messenger_client.connection import Link
 from messenger_client.errors import MessengerError, NotFound, NotLoggedIn
 from messenger_client.events import Disconnected, Event, Stopped
 from messenger_client.models import Entry, Receipt, Session
-from messenger_client.outbox import Outbox, OutboxItem, check_send
+from messenger_client.outbox import Outbox, OutboxItem, check_attachments, check_send
 from messenger_client.profile import Profile, default_profile_path
 from messenger_client.reconnect import Stop, plan
 from messenger_client.rest import RestApi, websocket_url
@@ -192,27 +192,33 @@ class Client:
         self._core.commit(entry.id)
 
     def enqueue(self, body: str, *, to_user: int | None = None, to_group: int | None = None,
-                client_msg_id: str | None = None) -> OutboxItem:
-        """Put a message in the outbox (persisted at once) and return; it goes out, in order,
-        whenever the client is connected, this run or a later one."""
+                client_msg_id: str | None = None, attachments: Iterable[int] = ()
+                ) -> OutboxItem:
+        """Put a message in the outbox (persisted at once, with its attachment ids) and
+        return; it goes out, in order, whenever the client is connected, this run or a later
+        one."""
         if self._fatal is not None:
             raise self._fatal
-        cmid = check_send(body, to_user, to_group, client_msg_id)
-        item = self.profile.enqueue(cmid, body, to_user, to_group)
+        ids = check_attachments(attachments)
+        cmid = check_send(body, to_user, to_group, client_msg_id, has_attachments=bool(ids))
+        item = self.profile.enqueue(cmid, body, to_user, to_group, ids)
         self._core.outbox.add(item)
         self._core.outbox_changed.set()
         return item
 
     async def send(self, body: str, *, to_user: int | None = None, to_group: int | None = None,
-                   client_msg_id: str | None = None) -> Receipt:
+                   client_msg_id: str | None = None, attachments: Iterable[int] = ()
+                   ) -> Receipt:
         """Send a message and wait until the server stored it (waits while offline).
 
         Exactly one of ``to_user`` (a direct chat; yourself for notes) and ``to_group``.
-        Raises the server's refusal (``Forbidden``, ``NotFound``, ``TooLarge``...); transient
-        failures are retried. A retry with the same ``client_msg_id`` is never stored twice.
+        ``attachments``: ids of this user's uploads (``api.upload``), at most 10; ``body``
+        may then be ``""``. Raises the server's refusal (``Forbidden``, ``NotFound`` for an
+        attachment that is not yours or was collected, ``TooLarge``...); transient failures
+        are retried. A retry with the same ``client_msg_id`` is never stored twice.
         """
         item = self.enqueue(body, to_user=to_user, to_group=to_group,
-                            client_msg_id=client_msg_id)
+                            client_msg_id=client_msg_id, attachments=attachments)
         return await self.wait_sent(item.client_msg_id)
 
     async def wait_sent(self, client_msg_id: str) -> Receipt:

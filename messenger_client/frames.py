@@ -129,12 +129,15 @@ def sync(cursor: int, ref: str | None = None) -> str:
 
 
 def send(client_msg_id: str, body: str, *, to_user: int | None, to_group: int | None,
-         ref: str | None = None) -> str:
+         attachments: tuple[int, ...] = (), ref: str | None = None) -> str:
+    """A message; ``attachments``: ids of the sender's uploads (left out when none)."""
     frame: Json = {"op": "send", "client_msg_id": client_msg_id, "body": body}
     if to_user is not None:
         frame["to_user"] = str(to_user)
     if to_group is not None:
         frame["to_group"] = str(to_group)
+    if attachments:
+        frame["attachments"] = [str(a) for a in attachments]
     return encode(_with_ref(frame, ref))
 
 

@@ -12,13 +12,16 @@ land in the order they were queued even when one has to be retried. Answers:
 - anything else (not a participant, too large...): refused for good, dropped and reported.
 
 A disconnect puts the message in flight back at the head. The store (``Profile``) keeps the
-outbox across restarts; ``seq`` is its order there.
+outbox across restarts; ``seq`` is its order there. A message may name attachments (ids of
+this user's uploads): they are kept with it and go with every attempt, so a retry names the
+same files and the server, answering the original receipt, stores them once.
 """
 
 from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from messenger_client.backoff import Backoff
@@ -32,6 +35,7 @@ from messenger_client.errors import (
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_CLIENT_MSG_ID = 128
+MAX_ATTACHMENTS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,22 +45,39 @@ class OutboxItem:
     body: str
     to_user: int | None
     to_group: int | None
+    attachments: tuple[int, ...] = ()
+    """Ids of the sender's uploads the message carries, in the order it shows them."""
+
+
+def check_attachments(attachment_ids: Iterable[int]) -> tuple[int, ...]:
+    """The ids as a tuple, refused (``InvalidRequest``) where the server would refuse them:
+    more than ``MAX_ATTACHMENTS``, one named twice, or not an id."""
+    ids = tuple(attachment_ids)
+    if any(isinstance(a, bool) or not isinstance(a, int) or a < 0 for a in ids):
+        raise InvalidRequest("invalid_request", f"attachment ids must be ids, got {ids!r}", 422)
+    if len(ids) > MAX_ATTACHMENTS:
+        raise InvalidRequest("invalid_request",
+                             f"at most {MAX_ATTACHMENTS} attachments per message", 422)
+    if len(set(ids)) != len(ids):
+        raise InvalidRequest("invalid_request", "an attachment is named twice", 422)
+    return ids
 
 
 def check_send(body: str, to_user: int | None, to_group: int | None,
-               client_msg_id: str | None) -> str:
+               client_msg_id: str | None, *, has_attachments: bool = False) -> str:
     """Refuse what the server would refuse for good (before it is queued); the send's
-    ``client_msg_id`` (a fresh one unless given)."""
+    ``client_msg_id`` (a fresh one unless given). ``body`` may be empty only when the
+    message has attachments (their ids are ``check_attachments``' to check)."""
     if (to_user is None) == (to_group is None):
         raise InvalidRequest("invalid_request", "give exactly one of to_user and to_group", 422)
     try:
         size = len(body.encode("utf-8"))
     except UnicodeEncodeError:
         raise InvalidRequest("invalid_request", "body is not valid Unicode text", 422) from None
-    if not 1 <= size <= MAX_BODY_BYTES:
+    if size > MAX_BODY_BYTES or (size == 0 and not has_attachments):
         raise InvalidRequest("invalid_request" if size == 0 else "message_too_large",
-                             f"body must be 1..{MAX_BODY_BYTES} bytes of UTF-8, got {size}",
-                             422 if size == 0 else 413)
+                             f"body must be 1..{MAX_BODY_BYTES} bytes of UTF-8 (or empty with "
+                             f"attachments), got {size}", 422 if size == 0 else 413)
     cmid = client_msg_id if client_msg_id is not None else uuid.uuid4().hex
     if not 1 <= len(cmid) <= MAX_CLIENT_MSG_ID:
         raise InvalidRequest("invalid_request",

@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from messenger_client.models import Session
 from messenger_client.outbox import OutboxItem
@@ -38,7 +39,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     client_msg_id TEXT NOT NULL UNIQUE,
     body TEXT NOT NULL,
     to_user INTEGER,
-    to_group INTEGER
+    to_group INTEGER,
+    attachments TEXT NOT NULL DEFAULT ''
 );
 """
 
@@ -63,6 +65,8 @@ class Profile:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a committed cursor survives power loss
         self._db.executescript(_SCHEMA)
+        if "attachments" not in _outbox_columns(self._db):
+            self._add_attachments_column()
 
     def __enter__(self) -> Profile:
         return self
@@ -96,6 +100,15 @@ class Profile:
                  session.token),
             )
 
+    def _add_attachments_column(self) -> None:
+        """Bring an outbox made before messages had attachments up to date (its messages
+        have none); checked again under the write lock, as another process opening the same
+        old file may have done it meanwhile."""
+        with self._transaction():
+            if "attachments" not in _outbox_columns(self._db):
+                self._db.execute(
+                    "ALTER TABLE outbox ADD COLUMN attachments TEXT NOT NULL DEFAULT ''")
+
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         self._db.execute("BEGIN IMMEDIATE")
@@ -116,27 +129,48 @@ class Profile:
         return self.cursor()
 
     def enqueue(self, client_msg_id: str, body: str, to_user: int | None,
-                to_group: int | None) -> OutboxItem:
-        """Add a message to the outbox (the one already there under this id, if any)."""
+                to_group: int | None, attachments: tuple[int, ...] = ()) -> OutboxItem:
+        """Add a message to the outbox (the one already there under this id, if any), with
+        the ids of the attachments it carries."""
         self._db.execute(
-            "INSERT INTO outbox (client_msg_id, body, to_user, to_group) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (client_msg_id) DO NOTHING",
-            (client_msg_id, body, to_user, to_group),
+            "INSERT INTO outbox (client_msg_id, body, to_user, to_group, attachments) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_msg_id) DO NOTHING",
+            (client_msg_id, body, to_user, to_group, ids_to_text(attachments)),
         )
         row = self._db.execute(
-            "SELECT seq, client_msg_id, body, to_user, to_group FROM outbox "
+            "SELECT seq, client_msg_id, body, to_user, to_group, attachments FROM outbox "
             "WHERE client_msg_id = ?", (client_msg_id,)).fetchone()
-        return OutboxItem(*row)
+        return _item(row)
 
     def outbox(self) -> list[OutboxItem]:
         """Unanswered messages, oldest first."""
         rows = self._db.execute(
-            "SELECT seq, client_msg_id, body, to_user, to_group FROM outbox ORDER BY seq")
-        return [OutboxItem(*row) for row in rows]
+            "SELECT seq, client_msg_id, body, to_user, to_group, attachments FROM outbox "
+            "ORDER BY seq")
+        return [_item(row) for row in rows]
 
     def remove(self, client_msg_id: str) -> None:
         """The server answered the message: it leaves the outbox."""
         self._db.execute("DELETE FROM outbox WHERE client_msg_id = ?", (client_msg_id,))
+
+
+def ids_to_text(ids: tuple[int, ...]) -> str:
+    """Attachment ids as the outbox stores them: decimal, comma-separated (``""``: none)."""
+    return ",".join(str(i) for i in ids)
+
+
+def ids_from_text(text: str) -> tuple[int, ...]:
+    """Inverse of ``ids_to_text``."""
+    return tuple(int(part) for part in text.split(",")) if text else ()
+
+
+def _item(row: tuple[Any, ...]) -> OutboxItem:
+    seq, client_msg_id, body, to_user, to_group, attachments = row
+    return OutboxItem(seq, client_msg_id, body, to_user, to_group, ids_from_text(attachments))
+
+
+def _outbox_columns(db: sqlite3.Connection) -> set[str]:
+    return {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
 
 
 def _create_private(path: Path) -> None:

@@ -7,11 +7,12 @@ server that cannot be reached raises ``ConnectionFailed``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -186,9 +187,10 @@ class RestApi:
         """An attachment's metadata (its uploader, or a reader of a message carrying it)."""
         return Attachment.from_json(await self._call("GET", f"/v1/attachments/{attachment_id}"))
 
-    async def download(self, attachment_id: int, target: Path | None = None) -> bytes:
-        """An attachment's bytes; with ``target`` they are streamed into that file instead
-        (and ``b""`` returned)."""
+    async def download(self, attachment_id: int, target: Path | BinaryIO | None = None
+                       ) -> bytes:
+        """An attachment's bytes; with ``target`` (a file path, or a binary stream such as
+        ``sys.stdout.buffer``) they are streamed into it instead (and ``b""`` returned)."""
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         path = f"/v1/attachments/{attachment_id}/content"
         try:
@@ -197,7 +199,8 @@ class RestApi:
                     raise error_from_response(r.status_code, await r.aread(), r.headers)
                 if target is None:
                     return await r.aread()
-                with target.open("wb") as out:  # noqa: ASYNC230 (small writes)
+                with (target.open("wb") if isinstance(target, Path)  # noqa: ASYNC230
+                      else contextlib.nullcontext(target)) as out:  # (small writes)
                     async for chunk in r.aiter_bytes():
                         out.write(chunk)
                 return b""

@@ -167,7 +167,8 @@ class LiveSession:
             item = core.outbox.next_to_send(core.clock())
             if item is not None:
                 text = frames.send(item.client_msg_id, item.body, to_user=item.to_user,
-                                   to_group=item.to_group, ref=SEND_REF + item.client_msg_id)
+                                   to_group=item.to_group, attachments=item.attachments,
+                                   ref=SEND_REF + item.client_msg_id)
                 if not await self._link.send(text):
                     return
                 continue

@@ -49,7 +49,7 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     if unit.strip().lower() != "bytes" or "," in spec:
         return None
     first, dash, last = spec.strip().partition("-")
-    if not dash or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+    if not dash or not _digits_or_empty(first) or not _digits_or_empty(last):
         return None
     if first == "":
         if last == "" or int(last) == 0:
@@ -63,6 +63,12 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     if start >= size:
         _unsatisfiable(size)
     return ByteRange(start, end, size)
+
+
+def _digits_or_empty(text: str) -> bool:
+    """ASCII digits only (RFC 9110's DIGIT): ``str.isdigit`` also takes ``²`` and ``٣``,
+    which ``int`` then refuses or reads as a number no client meant."""
+    return text == "" or (text.isascii() and text.isdigit())
 
 
 def _unsatisfiable(size: int) -> ByteRange:

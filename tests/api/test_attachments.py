@@ -5,6 +5,7 @@ reference, download, who may fetch what, collection, and every bad input leaving
 from __future__ import annotations
 
 import io
+import json
 import socket
 import struct
 import time
@@ -21,6 +22,7 @@ from PIL import Image
 
 from tests.api.backends import production_env, with_redis_db
 from tests.api.server import Account, MessengerProcess, new_account, sync_all
+from tests.api.wsclient import next_frame, open_ws
 from tests.servers.s3_server import ACCESS_KEY, SECRET_KEY
 
 MAX_BYTES = 3_000_000
@@ -179,6 +181,10 @@ def test_files_ranges_etags_links_and_dedup(client: httpx.Client,
     assert beyond.status_code == 416 and beyond.json()["error"]["code"] == \
         "range_not_satisfiable"
     assert beyond.headers["content-range"] == f"bytes */{len(data)}"
+    odd = client.get(f"/v1/attachments/{aid}/content",  # "²" is a digit to str.isdigit
+                     headers=[(b"authorization", f"Bearer {bob.token}".encode()),
+                              (b"range", "bytes=\xb2-".encode("latin-1"))])
+    assert odd.status_code == 200 and odd.content == data  # ignored, not a 500
     etag = fetch(client, bob, aid).headers["etag"]
     assert fetch(client, bob, aid, **{"if-none-match": etag}).status_code == 304
     assert fetch(client, bob, aid, range="bytes=0-3", **{"if-range": '"other"'}
@@ -204,6 +210,34 @@ def test_sends_name_only_the_senders_ready_uploads(client: httpx.Client) -> None
     assert send(client, alice, [own, own], to_user=bob.user_id).status_code == 422
     assert send(client, alice, [own] * 11, to_user=bob.user_id).status_code == 422
     assert sync_all(client, bob)[0] == []  # nothing was sent
+
+
+async def test_the_websocket_send_op_takes_attachments_as_rest_does(
+        client: httpx.Client, server: MessengerProcess) -> None:
+    alice, bob = new_account(client), new_account(client)
+    own = upload(client, alice, b"minutes", "minutes.txt").json()["attachment_id"]
+    bobs = upload(client, bob, b"bob's notes").json()["attachment_id"]
+    ws = await open_ws(server.ws_url, alice)
+    try:
+        await ws.send(json.dumps({"op": "send", "to_user": bob.user_id, "ref": "ok",
+                                  "client_msg_id": "with-file", "attachments": [own]}))
+        sent = await next_frame(ws, "sent")  # no body at all: the file is the message
+        assert sent["ref"] == "ok" and sent["client_msg_id"] == "with-file"
+        refusals: list[tuple[Any, str]] = [
+            ([bobs], "not_found"), (["123"], "not_found"), ([own, own], "invalid_request"),
+            ([own] * 11, "invalid_request"), ([], "invalid_request"), (None, "invalid_request"),
+            (own, "invalid_frame"), ([{"id": own}], "invalid_frame")]
+        for n, (attachments, code) in enumerate(refusals):
+            await ws.send(json.dumps({"op": "send", "to_user": bob.user_id, "ref": f"r{n}",
+                                      "client_msg_id": f"bad{n}",
+                                      "attachments": attachments}))
+            error = await next_frame(ws, "error")
+            assert (error["code"], error["ref"]) == (code, f"r{n}"), attachments
+    finally:
+        await ws.close()
+    entries, _ = sync_all(client, bob)
+    assert [(e["msg_id"], e["body"], [a["attachment_id"] for a in e["attachments"]])
+            for e in entries if e["kind"] == "message"] == [(sent["msg_id"], "", [own])]
 
 
 def test_groups_and_deletes_decide_who_may_fetch(client: httpx.Client) -> None:

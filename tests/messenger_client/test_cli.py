@@ -4,6 +4,7 @@ that read stdin would be stopped by SIGTTIN)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pty
@@ -17,6 +18,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from tests.api.server import MessengerProcess
 from tests.messenger_client.support import PASSWORD
@@ -180,6 +183,67 @@ def test_listen_piped_into_head_exits_quietly(embedded: MessengerProcess, tmp_pa
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["body"] == "one"
     assert "Traceback" not in done.stderr
+
+
+def test_send_attach_and_download(embedded: MessengerProcess, tmp_path: Path) -> None:
+    _, alice_db = signup(embedded, tmp_path, "alice")
+    bob, bob_db = signup(embedded, tmp_path, "bob")
+    picture, notes = tmp_path / "beach.png", tmp_path / "notes.txt"
+    Image.new("RGB", (64, 48), "blue").save(picture)
+    notes.write_text("bring snacks\n")
+    to_bob = ["send", "--profile", alice_db, "--to-username", bob]
+    (receipt,) = ok(messenger(tmp_path, *to_bob, "--attach", str(picture), "--attach",
+                              str(notes)))  # no text: the files alone
+    photo, doc = receipt["attachments"]
+    assert (photo["name"], photo["width"], doc["name"]) == ("beach.png", 64, "notes.txt")
+    ok(messenger(tmp_path, *to_bob, "--attach", str(notes), "see", "notes"))
+    first, second = ok(messenger(tmp_path, "sync", "--profile", bob_db))
+    assert (first["msg_id"], first["body"]) == (receipt["msg_id"], "")
+    assert [a["attachment_id"] for a in first["attachments"]] == [
+        photo["attachment_id"], doc["attachment_id"]]
+    assert second["body"] == "see notes" and second["attachments"][0]["name"] == "notes.txt"
+
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    get_doc = ["download", "--profile", bob_db, doc["attachment_id"]]
+    (out,) = ok(messenger(tmp_path, *get_doc, "-o", str(saved)))
+    assert out["path"] == str(saved / "notes.txt") and out["size"] == doc["size"]
+    assert (saved / "notes.txt").read_text() == "bring snacks\n"
+    (saved / "notes.txt").write_text("mine")
+    taken = messenger(tmp_path, *get_doc, "-o", str(saved))  # would replace a file: refused
+    assert taken.returncode == 2 and "exists" in taken.stderr
+    ok(messenger(tmp_path, *get_doc, "-o", str(saved / "notes.txt")))  # named: replaced
+    assert (saved / "notes.txt").read_text() == "bring snacks\n"
+    in_cwd = client_run(saved, "download", "--profile", bob_db, photo["attachment_id"])
+    assert in_cwd.returncode == 0, in_cwd.stderr
+    assert image_size((saved / "beach.png").read_bytes()) == (64, 48)
+    raw = client_run(saved, "download", "--profile", bob_db, photo["thumbnail_id"], "-o", "-")
+    assert raw.returncode == 0 and image_size(raw.stdout) == (64, 48)
+    assert sorted(p.name for p in saved.iterdir()) == ["beach.png", "notes.txt"]  # no .part
+
+    missing = messenger(tmp_path, *to_bob, "--attach", str(tmp_path / "nope.jpg"), "hi")
+    nothing = messenger(tmp_path, *to_bob)
+    unknown = messenger(tmp_path, "download", "--profile", bob_db, "123")
+    nowhere = messenger(tmp_path, *get_doc, "-o", str(tmp_path / "no-such-dir" / "x.txt"))
+    assert (missing.returncode, nothing.returncode, unknown.returncode, nowhere.returncode
+            ) == (2, 2, 1, 2)
+    assert "nope.jpg" in missing.stderr and "not_found" in unknown.stderr
+    assert "cannot write" in nowhere.stderr
+    assert ok(messenger(tmp_path, "sync", "--profile", bob_db)) == []  # nothing was sent
+    for done in (taken, missing, nothing, unknown, nowhere):
+        assert "Traceback" not in done.stderr
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size
+
+
+def client_run(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """``messenger ARGS`` (this tree's code) in ``cwd``, binary output captured."""
+    return subprocess.run([*CLIENT_ONLY, *args], cwd=cwd,
+                          env={**env(cwd), "PYTHONPATH": str(ROOT)},
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
 
 
 class InteractiveShell:

@@ -68,3 +68,11 @@ def test_builds_client_frames_with_ids_as_strings() -> None:
     assert json.loads(frames.typing("g:1")) == {"op": "typing", "conversation_id": "g:1"}
     assert json.loads(frames.ping()) == {"op": "ping"}
     assert "é" in frames.send("c", "é", to_user=1, to_group=None)  # UTF-8, not \\u escapes
+
+
+def test_a_send_names_its_attachments_as_strings_only_when_it_has_some() -> None:
+    frame = json.loads(frames.send("c", "", to_user=1, to_group=None,
+                                   attachments=(2**60 + 1, 7), ref="send:c"))
+    assert frame == {"op": "send", "client_msg_id": "c", "body": "", "to_user": "1",
+                     "attachments": [str(2**60 + 1), "7"], "ref": "send:c"}
+    assert "attachments" not in json.loads(frames.send("c", "hi", to_user=1, to_group=None))

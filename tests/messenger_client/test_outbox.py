@@ -14,7 +14,7 @@ from messenger_client.errors import (
     RateLimited,
     Unavailable,
 )
-from messenger_client.outbox import Outbox, OutboxItem, check_send
+from messenger_client.outbox import Outbox, OutboxItem, check_attachments, check_send
 
 
 def item(seq: int) -> OutboxItem:
@@ -130,3 +130,34 @@ def test_sends_the_server_would_refuse_are_refused_before_they_are_queued(
 def test_check_send_keeps_a_given_id_and_makes_fresh_ones() -> None:
     assert check_send("x" * 16384, 1, None, "mine") == "mine"
     assert check_send("hi", None, 5, None) != check_send("hi", None, 5, None)
+
+
+def test_a_message_of_attachments_alone_may_have_an_empty_body() -> None:
+    assert check_send("", 1, None, "c", has_attachments=True) == "c"
+    with pytest.raises(InvalidRequest) as info:
+        check_send("x" * 16385, 1, None, "c", has_attachments=True)
+    assert info.value.code == "message_too_large"
+
+
+@pytest.mark.parametrize("ids", [
+    list(range(11)), [5, 5], [-1], [True], ["7"],
+])
+def test_attachment_ids_the_server_would_refuse_are_refused_before_they_are_queued(
+        ids: list[object]) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        check_attachments(ids)  # type: ignore[arg-type]
+    assert info.value.code == "invalid_request"
+
+
+def test_attachment_ids_keep_their_order() -> None:
+    assert check_attachments(iter([9, 3, 2**63 - 1])) == (9, 3, 2**63 - 1)
+    assert check_attachments(range(10)) == tuple(range(10))
+
+
+def test_a_retry_names_the_same_attachments() -> None:
+    box = Outbox()
+    box.add(OutboxItem(1, "c1", "", to_user=7, to_group=None, attachments=(11, 12)))
+    first = box.next_to_send(0)
+    box.on_disconnect()
+    again = box.next_to_send(0)
+    assert first is not None and again is not None and again.attachments == (11, 12)

@@ -3,11 +3,12 @@ connections; private to its owner (real SQLite files, no server)."""
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 from pathlib import Path
 
 from messenger_client.models import Session
-from messenger_client.profile import Profile, default_profile_path
+from messenger_client.profile import Profile, default_profile_path, ids_from_text, ids_to_text
 
 ALICE = Session("http://h:1", "alice", 11, 21, "token-1")
 
@@ -82,3 +83,46 @@ def test_default_path_from_the_environment(tmp_path: Path) -> None:
     assert default_profile_path({"XDG_CONFIG_HOME": str(tmp_path)}) == (
         tmp_path / "inbox-messenger" / "profile.db")
     assert default_profile_path({}) == Path.home() / ".config" / "inbox-messenger" / "profile.db"
+
+
+def test_an_outbox_message_keeps_its_attachment_ids_across_a_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    big = 2**63 - 1
+    with Profile(path) as profile:
+        profile.save_session(ALICE)
+        item = profile.enqueue("c1", "", 7, None, (big, 3))
+        assert item.attachments == (big, 3)
+        assert profile.enqueue("c1", "", 7, None, (4,)).attachments == (big, 3)  # as queued
+        profile.enqueue("c2", "text only", 7, None)
+    with Profile(path) as profile:
+        assert [(i.client_msg_id, i.attachments) for i in profile.outbox()] == [
+            ("c1", (big, 3)), ("c2", ())]
+
+
+OLD_OUTBOX = """
+CREATE TABLE session (id INTEGER PRIMARY KEY CHECK (id = 1), server_url TEXT NOT NULL,
+    username TEXT NOT NULL, user_id INTEGER NOT NULL, device_id INTEGER NOT NULL,
+    token TEXT NOT NULL, cursor INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    client_msg_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL, to_user INTEGER, to_group INTEGER);
+INSERT INTO outbox (client_msg_id, body, to_user) VALUES ('old', 'queued before', 7);
+"""
+
+
+def test_a_profile_from_before_attachments_keeps_its_outbox(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(OLD_OUTBOX)
+    with Profile(path) as profile:
+        assert [(i.client_msg_id, i.body, i.attachments) for i in profile.outbox()] == [
+            ("old", "queued before", ())]
+        profile.enqueue("new", "", 7, None, (5,))
+        profile._add_attachments_column()  # as a process that opened the old file meanwhile
+    with Profile(path) as profile:
+        assert [(i.client_msg_id, i.attachments) for i in profile.outbox()] == [
+            ("old", ()), ("new", (5,))]
+
+
+def test_attachment_ids_as_stored() -> None:
+    assert ids_to_text(()) == "" and ids_from_text("") == ()
+    assert ids_from_text(ids_to_text((1, 2**63 - 1))) == (1, 2**63 - 1)

@@ -6,9 +6,11 @@ from dataclasses import replace
 
 import pytest
 
+from inbox.core.attachments import AttachmentRef
 from inbox.core.models import Device, Entry, EntryKind, PushTarget
 from push.decision import plan_pushes, unacked_to_push
 from push.job import PushJob
+from push.payload import apns_payload, fcm_message
 from tests.push.support import APNS_TOKEN, FCM_TOKEN, START_MS, device, message_draft
 
 RECIPIENT = 42
@@ -139,3 +141,31 @@ def test_no_unacked_push_without_a_reachable_device_or_after_an_ack(devices: lis
 def test_no_unacked_push_for_the_recipient_s_own_messages() -> None:
     own = Entry(101, message_draft(sender_id=RECIPIENT, sender_device_id=1002))
     assert unacked_to_push(1001, RECIPIENT, [device(1001)], [own]) is None
+
+
+PHOTO = AttachmentRef(5001, "IMG_0042.jpg", 48_213, "image/jpeg", 1024, 768, 5002)
+REPORT = AttachmentRef(5003, "Q3 report.pdf", 9_001, "application/pdf")
+
+
+@pytest.mark.parametrize(("attachments", "preview"), [
+    ((PHOTO,), "Photo"),
+    ((REPORT,), "File: Q3 report.pdf"),
+    ((PHOTO, PHOTO), "2 photos"),
+    ((PHOTO, REPORT), "2 attachments"),
+])
+def test_a_message_of_attachments_alone_is_previewed_by_what_it_carries(
+        attachments: tuple[AttachmentRef, ...], preview: str) -> None:
+    draft = replace(message_draft(body=""), attachments=attachments)
+    fcm_job, apns_job = _plan(draft=draft, devices=[
+        device(1001), device(1002, provider="apns", token=APNS_TOKEN)])
+    assert fcm_message(fcm_job.message)["notification"] == {"title": "Alice", "body": preview}
+    assert apns_payload(apns_job.message)["aps"]["alert"] == {"title": "Alice",
+                                                              "body": preview}
+    [hidden] = _plan(draft=draft, preview=False)  # preview off: no text, not even "Photo"
+    assert "body" not in fcm_message(hidden.message)["notification"]
+
+
+def test_a_body_beside_attachments_is_the_preview() -> None:
+    draft = replace(message_draft(body="from the beach"), attachments=(PHOTO,))
+    [job] = _plan(draft=draft)
+    assert job.message.body == "from the beach"
