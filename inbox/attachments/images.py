@@ -67,11 +67,17 @@ def clean_image(source: Path, target: Path, media_type: str, max_pixels: int) ->
                 _save_still(upright, target, _FORMATS[media_type])
                 size = upright.size
                 first = upright
+            small = thumbnail(first)
+    except ImageTooLarge:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLarge(f"image too large to decode: {exc}") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except Exception as exc:
+        # Pillow's decoders answer hostile bytes with more than OSError/ValueError
+        # (IndexError, struct.error, AssertionError on a cut or corrupt GIF): all are the
+        # upload's fault, a 422, never a 500.
         raise InvalidImage(f"not a valid {media_type} image: {exc}") from None
-    return CleanImage(size[0], size[1], thumbnail(first))
+    return CleanImage(size[0], size[1], small)
 
 
 def _kept_info(image: Image.Image) -> dict[str | tuple[int, int], Any]:
