@@ -16,6 +16,8 @@ from inbox.core.attachments import AttachmentRef
 class AttachmentState(StrEnum):
     PENDING = "pending"
     """A presigned upload not completed yet: never referenced, never served."""
+    STORING = "storing"
+    """A presigned upload one ``complete`` request is storing: others must not store it too."""
     READY = "ready"
 
 
@@ -60,8 +62,9 @@ class AttachmentStore(Protocol):
 
     Contract:
     - ``create`` stores a new attachment (and, when its ``gc_due_ms`` is set, schedules it);
-      ``complete`` turns a pending one ready with its measured fields, atomically, once:
-      False when it is not pending (completed already, or gone).
+      ``complete`` replaces one in state ``expected`` (pending unless given) by ``attachment``
+      (its new state and measured fields), atomically, once: False when it is not in that
+      state (taken by another request, completed already, or gone).
     - ``get`` answers what ``create``/``complete``/``schedule`` wrote; ``delete`` removes the
       attachment, its references and its schedule, and is idempotent.
     - ``holds(sha256)``: whether any attachment (pending or ready) has this content, i.e. its
@@ -76,8 +79,9 @@ class AttachmentStore(Protocol):
         """Store a new attachment."""
         ...
 
-    async def complete(self, attachment: Attachment) -> bool:
-        """Replace the pending attachment of this id by ``attachment`` (ready)."""
+    async def complete(self, attachment: Attachment,
+                       expected: AttachmentState = AttachmentState.PENDING) -> bool:
+        """Replace the attachment of this id, if in state ``expected``, by ``attachment``."""
         ...
 
     async def get(self, attachment_id: int) -> Attachment | None:

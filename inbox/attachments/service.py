@@ -29,7 +29,7 @@ from inbox.attachments.port import Attachment, AttachmentState, AttachmentStore,
 from inbox.attachments.sniff import is_image, sniff
 from inbox.attachments.spool import Spooled, check_declared, hash_file, spool
 from inbox.core.attachments import AttachmentRef
-from inbox.core.errors import DomainError, InvalidInput, NotFound
+from inbox.core.errors import DomainError, InvalidInput, NotFound, Unavailable
 from inbox.core.models import Caller, EntryKind, Message
 from inbox.core.participants import Participants
 from inbox.messages.service import Appends
@@ -47,6 +47,10 @@ class NotSupported(DomainError):
 
     status = 501
     code = "not_supported"
+
+
+class _TakenOver(Exception):  # noqa: N818 (a signal inside this module, never raised out)
+    """Another request is completing (or completed) the same presigned upload."""
 
 
 class MessageLookup(Protocol):
@@ -142,13 +146,26 @@ class AttachmentService:
         try:
             spooled = await spool(self.blobs.read(key), self.spool_dir, self.limits.max_bytes,
                                   pending.size)
+        except KeyError:  # a concurrent completion stored it and removed the upload
+            return await self._completed_elsewhere(caller, attachment_id)
         except DomainError:
             await self._forget(pending)
             raise
         try:
             return await self._ingest(caller.user_id, pending.name, spooled, pending)
+        except _TakenOver:
+            return await self._completed_elsewhere(caller, attachment_id)
         finally:
             await asyncio.to_thread(spooled.discard)
+
+    async def _completed_elsewhere(self, caller: Caller, attachment_id: int) -> Attachment:
+        """The answer to a completion that another request of the same upload overtook: the
+        ready attachment, or a 503 to retry while the other one is still storing it."""
+        current = await self._own(caller, attachment_id)
+        if current.state is AttachmentState.READY:
+            return current
+        raise Unavailable("another request is completing this upload; retry",
+                          retry_after_s=1)
 
     def _pending_ttl_ms(self) -> int:
         return self.limits.upload_expiry_s * 1000 + self.limits.grace_ms
@@ -169,7 +186,7 @@ class AttachmentService:
                 size = (await asyncio.to_thread(cleaned.stat)).st_size
             return await self._store(owner_id, name, media_type, cleaned, sha256, size, pending,
                                      (image.width, image.height), image.thumbnail)
-        except DomainError:
+        except InvalidInput:  # bytes that are no image: the upload is discarded
             if pending is not None:
                 await self._forget(pending)
             raise
@@ -198,17 +215,21 @@ class AttachmentService:
             media_type, sha256, width, height, thumb.attachment_id if thumb else None,
             gc_due_ms=due)
         thumb_parented = replace(thumb, parent_id=attachment.attachment_id) if thumb else None
-        if thumb_parented is not None:
-            await self.store.complete(thumb_parented)
         if pending is None:
             await self.store.create(attachment)
-        elif not await self.store.complete(attachment):
-            raise NotFound(f"no pending upload {attachment.attachment_id}")
+        else:  # one request stores a presigned upload; a concurrent one gives way
+            attachment = replace(attachment, state=AttachmentState.STORING)
+            if not await self.store.complete(attachment):
+                if thumb is not None:
+                    await self._forget(thumb)
+                raise _TakenOver
+        if thumb_parented is not None:
+            await self.store.complete(thumb_parented)
         await self.blobs.put_file(blob_key(sha256), path, media_type)
         if pending is not None:
             await self.blobs.delete(upload_key(attachment.attachment_id))
         ready = replace(attachment, state=AttachmentState.READY)
-        await self.store.complete(ready)
+        await self.store.complete(ready, expected=attachment.state)
         if thumb_parented is not None:
             await self.store.complete(replace(thumb_parented, state=AttachmentState.READY))
         return ready
@@ -352,7 +373,7 @@ class AttachmentService:
             thumb = await self.store.get(a.thumbnail_id)
             if thumb is not None:
                 await self._forget(thumb)
-        if a.state is AttachmentState.PENDING:
+        if a.state is not AttachmentState.READY:  # a presigned upload may be left
             await self.blobs.delete(upload_key(a.attachment_id))
         if a.sha256 and not await self.store.holds(a.sha256):
             await self.blobs.delete(blob_key(a.sha256))

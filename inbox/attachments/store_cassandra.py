@@ -78,14 +78,14 @@ class CassandraAttachmentStore:
         if attachment.gc_due_ms:
             await self._schedule_entry(attachment.attachment_id, attachment.gc_due_ms)
 
-    async def complete(self, attachment: Attachment) -> bool:
+    async def complete(self, attachment: Attachment,
+                       expected: AttachmentState = AttachmentState.PENDING) -> bool:
         a = attachment
         if a.sha256:  # first: a blob is never without its holder (see ``holds``)
             await self._cql.execute("att_sha_add", (a.sha256, a.attachment_id))
         rows = await self._cql.execute("att_complete", _unset((
             a.state.value, a.name, a.size, a.content_type, a.sha256, a.width, a.height,
-            a.thumbnail_id, a.parent_id, a.gc_due_ms, a.attachment_id,
-            AttachmentState.PENDING.value)))
+            a.thumbnail_id, a.parent_id, a.gc_due_ms, a.attachment_id, expected.value)))
         applied = bool(rows and rows[0][0])
         if not applied and a.sha256:
             current = await self.get(a.attachment_id)

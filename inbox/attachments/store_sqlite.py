@@ -27,11 +27,12 @@ class SqliteAttachmentStore:
     async def create(self, attachment: Attachment) -> None:
         await self._db.transaction(lambda conn: _insert(conn, attachment))
 
-    async def complete(self, attachment: Attachment) -> bool:
+    async def complete(self, attachment: Attachment,
+                       expected: AttachmentState = AttachmentState.PENDING) -> bool:
         def update(conn: sqlite3.Connection) -> bool:
             row = conn.execute("SELECT state FROM attachments WHERE attachment_id = ?",
                                (attachment.attachment_id,)).fetchone()
-            if row is None or row[0] != AttachmentState.PENDING.value:
+            if row is None or row[0] != expected.value:
                 return False
             _insert(conn, attachment)
             return True

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,22 @@ async def test_create_get_complete_delete(stores: Stores) -> None:
     assert await store.get(ready.attachment_id) is None
     assert not await store.holds("ab" * 32)
     assert not await store.complete(ready)  # gone
+
+
+async def test_complete_from_storing_is_taken_by_one_request(stores: Stores) -> None:
+    """A presigned upload is stored by one request: pending -> storing succeeds once, and
+    only storing -> ready follows."""
+    store = stores.attachments
+    pending = _attachment(_id(), AttachmentState.PENDING, due=0)
+    await store.create(pending)
+    storing = replace(pending, state=AttachmentState.STORING)
+    assert await store.complete(storing)
+    assert not await store.complete(storing)  # a second request gives way
+    ready = replace(pending, state=AttachmentState.READY)
+    assert not await store.complete(ready)  # not pending any more
+    assert await store.complete(ready, expected=AttachmentState.STORING)
+    assert await store.get(pending.attachment_id) == ready
+    assert not await store.complete(ready, expected=AttachmentState.STORING)
 
 
 async def test_holds_counts_every_attachment_of_a_content(stores: Stores) -> None:

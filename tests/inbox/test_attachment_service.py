@@ -1,0 +1,84 @@
+"""AttachmentService paths that API tests cannot time: concurrent completions of one presigned
+upload (a client retrying while its first request still works). Real stores: SQLite and S3
+on the test S3-compatible server."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from api.settings import Settings
+from api.stores import Stores, open_stores
+from idgen.clock import SYSTEM_CLOCK
+from inbox.attachments.blobs import upload_key
+from inbox.attachments.port import Attachment, AttachmentState
+from inbox.attachments.service import AttachmentService
+from inbox.core.errors import Unavailable
+from inbox.core.models import Caller
+from inbox.core.participants import Participants
+from tests.inbox.test_attachment_contracts import s3_settings
+
+OWNER = Caller(user_id=1001, device_id=2001)
+
+
+@pytest.fixture
+async def stores(tmp_path: Path, s3_server: Any) -> AsyncIterator[Stores]:
+    settings = Settings(data_dir=tmp_path, **s3_settings(s3_server))
+    async with AsyncExitStack() as stack:
+        yield await open_stores(settings, stack, SYSTEM_CLOCK)
+
+
+def service(stores: Stores, tmp_path: Path) -> AttachmentService:
+    return AttachmentService(stores.attachments, stores.blobs, stores.inbox,
+                             Participants(stores.groups), stores.next_id, SYSTEM_CLOCK,
+                             tmp_path / "spool")
+
+
+def png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), "green").save(out, "PNG")
+    return out.getvalue()
+
+
+def attachment_rows(tmp_path: Path) -> int:
+    db = next(tmp_path.glob("*.db"), None) or next(tmp_path.rglob("*.sqlite*"))
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM attachments").fetchone()[0])
+
+
+async def presigned(attachments: AttachmentService, stores: Stores, tmp_path: Path,
+                    data: bytes) -> Attachment:
+    pending, _ = await attachments.start_upload(OWNER, "photo.png", len(data))
+    body = tmp_path / "body"
+    body.write_bytes(data)
+    await stores.blobs.put_file(upload_key(pending.attachment_id), body, "")
+    return pending
+
+
+async def test_concurrent_completions_answer_the_one_attachment(stores: Stores,
+                                                                 tmp_path: Path) -> None:
+    attachments = service(stores, tmp_path)
+    pending = await presigned(attachments, stores, tmp_path, png())
+    outcomes = await asyncio.gather(
+        *(attachments.complete_upload(OWNER, pending.attachment_id) for _ in range(2)),
+        return_exceptions=True)
+    ready = [o for o in outcomes if isinstance(o, Attachment)]
+    assert ready, outcomes
+    assert all(isinstance(o, Attachment) or isinstance(o, Unavailable) for o in outcomes), \
+        outcomes  # never a 404 (or a 500) for an upload that was completed
+    for other in outcomes:
+        if isinstance(other, Unavailable):
+            assert other.retry_after_s is not None  # "retry": then it answers the same
+    again = await attachments.complete_upload(OWNER, pending.attachment_id)
+    assert again == ready[0]
+    assert again.state is AttachmentState.READY
+    # The image and its one thumbnail: the loser's thumbnail is not left behind.
+    assert attachment_rows(tmp_path) == 2
