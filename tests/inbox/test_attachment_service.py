@@ -19,7 +19,7 @@ from api.settings import Settings
 from api.stores import Stores, open_stores
 from idgen.clock import SYSTEM_CLOCK
 from inbox.attachments.blobs import upload_key
-from inbox.attachments.port import Attachment, AttachmentState
+from inbox.attachments.port import Attachment, AttachmentState, AttachmentStore
 from inbox.attachments.service import AttachmentService
 from inbox.core.errors import Unavailable
 from inbox.core.models import Caller
@@ -82,3 +82,32 @@ async def test_concurrent_completions_answer_the_one_attachment(stores: Stores,
     assert again.state is AttachmentState.READY
     # The image and its one thumbnail: the loser's thumbnail is not left behind.
     assert attachment_rows(tmp_path) == 2
+
+
+class OutageOnce:
+    """The real AttachmentStore, whose first ``complete`` fails as during an outage."""
+
+    def __init__(self, store: AttachmentStore) -> None:
+        self._store = store
+        self.failed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def complete(self, attachment: Attachment,
+                       expected: AttachmentState = AttachmentState.PENDING) -> bool:
+        if not self.failed and attachment.parent_id is None:
+            self.failed = True
+            raise Unavailable("the attachment store is unavailable; retry later")
+        return await self._store.complete(attachment, expected)
+
+
+async def test_an_outage_while_completing_an_image_keeps_the_upload(stores: Stores,
+                                                                    tmp_path: Path) -> None:
+    attachments = service(stores, tmp_path)
+    pending = await presigned(attachments, stores, tmp_path, png())
+    attachments.store = OutageOnce(stores.attachments)
+    with pytest.raises(Unavailable):
+        await attachments.complete_upload(OWNER, pending.attachment_id)
+    ready = await attachments.complete_upload(OWNER, pending.attachment_id)  # the retry
+    assert ready.state is AttachmentState.READY and ready.width == 64
