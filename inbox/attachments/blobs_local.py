@@ -11,6 +11,7 @@ import contextlib
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -22,6 +23,9 @@ from inbox.core.errors import dependency_failed
 T = TypeVar("T")
 
 CHUNK = 256 * 1024
+STALE_TEMP_S = 3600
+"""A temporary file this old was left by a crash; younger ones may be another process's
+(``--workers`` share the directory) and are left alone when a store opens."""
 _KEY = re.compile(r"(blobs|uploads)/[0-9a-f]{1,64}|uploads/[0-9]{1,20}")
 
 
@@ -35,9 +39,13 @@ class LocalBlobStore:
     async def open(self) -> None:
         """Create the directories; drop temporary files a crash left behind."""
         def prepare() -> None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
             for sub in ("blobs", "uploads", "tmp"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
+            stale = time.time() - STALE_TEMP_S
+            for temp in self._tmp.iterdir():
+                with contextlib.suppress(OSError):  # gone meanwhile, or not ours to drop
+                    if temp.stat().st_mtime < stale:
+                        temp.unlink()
 
         await self._io("open", prepare)
 
