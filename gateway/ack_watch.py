@@ -46,7 +46,8 @@ class AckWatch:
     ``window_ms`` is how long an entry may stay un-acked after it was handed to the socket.
     """
 
-    __slots__ = ("_watched", "acked_up_to", "closed", "floor", "user_id", "window_ms")
+    __slots__ = ("_pushed", "_watched", "acked_up_to", "closed", "floor", "user_id",
+                 "window_ms")
 
     def __init__(self, user_id: int, window_ms: int) -> None:
         if window_ms <= 0:
@@ -57,6 +58,9 @@ class AckWatch:
         self.acked_up_to = 0
         self.closed = False
         self._watched: dict[int, Watched] = {}  # by entry id, in the order they came
+        # Per conversation, the newest entry ``due`` handed over: its push covers the
+        # conversation up to it, so a replay of those entries is not watched again.
+        self._pushed: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._watched)
@@ -69,10 +73,11 @@ class AckWatch:
 
     def counts(self, entry: Entry) -> bool:
         """Whether handing ``entry`` to this socket makes it provisional: a ``message`` from
-        another user, landed while connected, not acked yet."""
+        another user, landed while connected, not acked yet, not covered by a push yet."""
         return (entry.kind is EntryKind.MESSAGE and entry.draft.sender_id != self.user_id
                 and self.floor is not None and entry.id > self.floor
-                and entry.id > self.acked_up_to)  # fmt: skip
+                and entry.id > self.acked_up_to
+                and entry.id > self._pushed.get(entry.draft.conversation_id, 0))  # fmt: skip
 
     def delivered(self, entries: Iterable[Entry], at_ms: int) -> bool:
         """The socket was handed ``entries`` at ``at_ms``; True if one is newly watched.
@@ -94,6 +99,7 @@ class AckWatch:
             return
         self.acked_up_to = cursor
         self._watched = {eid: w for eid, w in self._watched.items() if eid > cursor}
+        self._pushed = {cid: eid for cid, eid in self._pushed.items() if eid > cursor}
 
     def close(self) -> None:
         """The socket is gone: what is still watched is due at once, nothing more comes."""
@@ -108,7 +114,7 @@ class AckWatch:
         if everything or self.closed:
             taken = list(self._watched.values())
             self._watched = {}
-            return newest_per_conversation(w.entry for w in taken)
+            return self._handed(taken)
         deadline = now_ms - self.window_ms
         late: set[str] = set()
         for w in self._watched.values():  # in the order they came, which is time order
@@ -120,4 +126,12 @@ class AckWatch:
         taken = [w for w in self._watched.values() if w.entry.draft.conversation_id in late]
         for w in taken:
             del self._watched[w.entry.id]
-        return newest_per_conversation(w.entry for w in taken)
+        return self._handed(taken)
+
+    def _handed(self, taken: list[Watched]) -> list[Entry]:
+        """The newest of ``taken`` per conversation, remembered as pushed."""
+        newest = newest_per_conversation(w.entry for w in taken)
+        for e in newest:
+            cid = e.draft.conversation_id
+            self._pushed[cid] = max(self._pushed.get(cid, 0), e.id)
+        return newest

@@ -94,6 +94,30 @@ def test_a_replay_keeps_the_first_delivery_time() -> None:
     assert ids(w.due(WINDOW)) == [101]
 
 
+def test_a_replay_of_entries_a_push_covered_is_not_pushed_again() -> None:
+    """One push per conversation covers its earlier un-acked entries: a ``sync`` that hands
+    them again (no ack in between) must not start a second push for them."""
+    w = watch()
+    w.delivered([entry(101), entry(102), entry(103, sender=OTHER)], at_ms=0)
+    assert ids(w.due(WINDOW)) == [102, 103]
+    w.delivered([entry(101), entry(102), entry(103, sender=OTHER)], at_ms=WINDOW + 1)
+    assert len(w) == 0
+    assert w.due(3 * WINDOW) == []
+    w.delivered([entry(104)], at_ms=3 * WINDOW)  # a new message: its own push
+    assert ids(w.due(4 * WINDOW)) == [104]
+
+
+def test_an_ack_below_a_push_keeps_what_the_push_covered() -> None:
+    """An ack that does not reach a push's entry leaves that push covering its
+    conversation."""
+    w = watch()
+    w.delivered([entry(101), entry(102)], at_ms=0)
+    assert ids(w.due(WINDOW)) == [102]
+    w.acked(101)
+    w.delivered([entry(102)], at_ms=WINDOW)  # still covered by the push for 102
+    assert len(w) == 0
+
+
 def test_due_collapses_to_the_newest_entry_of_each_conversation() -> None:
     w = watch()
     w.delivered([entry(101), entry(102, sender=OTHER), entry(103), entry(104)], at_ms=0)
