@@ -3,7 +3,8 @@
 An upload is spooled to a temporary file (hashed and counted as it arrives), its type sniffed
 from its bytes; an image is decoded, written again without metadata and thumbnailed. Its
 metadata is recorded *pending* before its blob is stored and turned *ready* after, so a blob
-always has a holder (the collector never deletes what an upload is storing) and nothing
+always has a holder while it is stored (a collection that raced the upload and deleted it is
+caught by the upload's check after it turned ready, and the blob written again) and nothing
 half-stored is ever served or sent. Blobs are content-addressed: the same bytes are one blob.
 
 Downloads: the uploader, and the participants of a conversation holding a message that
@@ -230,6 +231,10 @@ class AttachmentService:
             await self.blobs.delete(upload_key(attachment.attachment_id))
         ready = replace(attachment, state=AttachmentState.READY)
         await self.store.complete(ready, expected=attachment.state)
+        if await self.blobs.size(blob_key(sha256)) is None:
+            # a collection of the same bytes checked for holders before our row existed and
+            # deleted the blob after we wrote it: write it again
+            await self.blobs.put_file(blob_key(sha256), path, media_type)
         if thumb_parented is not None:
             await self.store.complete(replace(thumb_parented, state=AttachmentState.READY))
         return ready

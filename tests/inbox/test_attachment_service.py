@@ -18,7 +18,7 @@ from PIL import Image
 from api.settings import Settings
 from api.stores import Stores, open_stores
 from idgen.clock import SYSTEM_CLOCK
-from inbox.attachments.blobs import upload_key
+from inbox.attachments.blobs import blob_key, upload_key
 from inbox.attachments.port import Attachment, AttachmentState, AttachmentStore
 from inbox.attachments.service import AttachmentService
 from inbox.core.errors import Unavailable
@@ -111,3 +111,37 @@ async def test_an_outage_while_completing_an_image_keeps_the_upload(stores: Stor
         await attachments.complete_upload(OWNER, pending.attachment_id)
     ready = await attachments.complete_upload(OWNER, pending.attachment_id)  # the retry
     assert ready.state is AttachmentState.READY and ready.width == 64
+
+
+class CollectedRightAfterPut:
+    """The blob store as a collection racing an upload of the same bytes sees it: the
+    collector checked that no row held the hash just before the upload recorded its row, and
+    its delete lands just after the upload wrote the blob."""
+
+    def __init__(self, blobs: Any) -> None:
+        self._blobs = blobs
+        self.collected: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._blobs, name)
+
+    async def put_file(self, key: str, path: Path, content_type: str) -> None:
+        await self._blobs.put_file(key, path, content_type)
+        if not self.collected:
+            self.collected.append(key)
+            await self._blobs.delete(key)
+
+
+async def test_an_upload_whose_blob_a_racing_collection_deleted_writes_it_again(
+        stores: Stores, tmp_path: Path) -> None:
+    racing = CollectedRightAfterPut(stores.blobs)
+    attachments = AttachmentService(stores.attachments, racing, stores.inbox,
+                                    Participants(stores.groups), stores.next_id, SYSTEM_CLOCK,
+                                    tmp_path / "spool")
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"%PDF-1.7 the same bytes as a collected upload"
+
+    ready = await attachments.upload(OWNER, "notes.pdf", body(), None)
+    assert racing.collected == [blob_key(ready.sha256)]
+    assert await stores.blobs.size(blob_key(ready.sha256)) == ready.size
