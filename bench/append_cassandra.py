@@ -25,6 +25,7 @@ from bench.measure import Sample, drive
 from idgen.snowflake import SnowflakeGenerator
 from inbox.core.models import EntryDraft, EntryKind, Message
 from inbox.messages.durable_cassandra import CassandraInbox, DurableAppend
+from inbox.messages.entry_rows import draft_values
 from inbox.storage.cassandra_schema import bucket_of
 from inbox.storage.cql_session import CqlSession
 from inbox.storage.cql_writes import BATCH_MAX_STATEMENTS
@@ -35,10 +36,11 @@ RAW_SWEEP = ((1, 256), (1, 1024), (4, 128))  # (windows, requests in flight per 
 
 
 def _row(gen: SnowflakeGenerator) -> tuple[Any, ...]:
-    """An ``insert_entry`` row as ``CassandraInbox.write`` binds it for a 100-byte message."""
+    """An ``insert_entry`` row as ``CassandraInbox.write`` binds it for a 100-byte message
+    (its columns from ``draft_values``, so the row follows the schema)."""
     pos = gen.next_id()
-    return (random.randrange(10**12), bucket_of(pos), pos, "message", pos, "g:1", 1, 1,
-            int(time.time() * 1000), BODY, None, None, None, 1)  # fmt: skip
+    draft = EntryDraft(EntryKind.MESSAGE, pos, "g:1", 1, 1, int(time.time() * 1000), body=BODY)
+    return (random.randrange(10**12), bucket_of(pos), pos, *draft_values(draft), 1)
 
 
 def _windowed(make: Callable[[SnowflakeGenerator], Any], requests: int, windows: int,
