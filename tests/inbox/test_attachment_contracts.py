@@ -11,7 +11,6 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,15 +18,13 @@ from typing import Any
 import httpx
 import pytest
 
-from api.settings import Settings
-from api.stores import Stores, open_stores
-from idgen.clock import SYSTEM_CLOCK
+from api.stores import Stores
 from inbox.attachments.blobs import blob_key, upload_key
 from inbox.attachments.port import Attachment, AttachmentState, Reference
 from inbox.core.attachments import AttachmentRef
 from inbox.core.ids import direct_id
 from inbox.core.models import AppendBatch, EntryDraft, EntryKind, Message
-from tests.api.backends import JWT_SECRET
+from tests.inbox.backends import backend_stores
 from tests.servers.s3_server import ACCESS_KEY, SECRET_KEY
 
 _ids = itertools.count(int(time.time() * 1000) * 1000)
@@ -47,17 +44,10 @@ def s3_settings(s3: Any) -> dict[str, Any]:
 
 @pytest.fixture(params=["embedded", "production"])
 async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
-    if request.param == "embedded":
-        settings = Settings(data_dir=tmp_path)
-    else:
-        redis: Any = request.getfixturevalue("redis_server")
-        cassandra: Any = request.getfixturevalue("cassandra_server")
-        settings = Settings(
-            data_dir=tmp_path, redis_url=redis.url, cassandra_hosts=cassandra.contact_point,
-            cassandra_keyspace=request.getfixturevalue("keyspace"), jwt_secret=JWT_SECRET,
-            **s3_settings(request.getfixturevalue("s3_server")))
-    async with AsyncExitStack() as stack:
-        yield await open_stores(settings, stack, SYSTEM_CLOCK)
+    async with backend_stores(request, tmp_path,
+                              lambda: s3_settings(request.getfixturevalue("s3_server"))
+                              ) as opened:
+        yield opened
 
 
 def _file(tmp_path: Path, data: bytes) -> Path:

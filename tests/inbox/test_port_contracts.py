@@ -9,15 +9,11 @@ import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from api.settings import Settings
-from api.stores import Stores, open_stores
-from idgen.clock import SYSTEM_CLOCK
+from api.stores import Stores
 from inbox.core.errors import Conflict
 from inbox.core.ids import direct_id
 from inbox.core.models import (
@@ -29,7 +25,7 @@ from inbox.core.models import (
     PushTarget,
     User,
 )
-from tests.api.backends import JWT_SECRET
+from tests.inbox.backends import backend_stores
 
 _users = itertools.count(int(time.time() * 1000) * 1000)
 
@@ -40,17 +36,8 @@ def _uid() -> int:
 
 @pytest.fixture(params=["embedded", "production"])
 async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
-    if request.param == "embedded":
-        settings = Settings(data_dir=tmp_path)
-    else:
-        redis: Any = request.getfixturevalue("redis_server")
-        cassandra: Any = request.getfixturevalue("cassandra_server")
-        settings = Settings(
-            data_dir=tmp_path, redis_url=redis.url, cassandra_hosts=cassandra.contact_point,
-            cassandra_keyspace=request.getfixturevalue("keyspace"), jwt_secret=JWT_SECRET,
-        )  # fmt: skip
-    async with AsyncExitStack() as stack:
-        yield await open_stores(settings, stack, SYSTEM_CLOCK)
+    async with backend_stores(request, tmp_path) as opened:
+        yield opened
 
 
 def _message(stores: Stores, sender: int, to: int, body: str, key: str | None = None
