@@ -50,11 +50,6 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     proc.stop()
 
 
-@pytest.fixture
-def client(server: MessengerProcess) -> Iterator[httpx.Client]:
-    with server.client() as c:
-        yield c
-
 
 def is_s3(server: MessengerProcess) -> bool:
     return "MESSENGER_ATTACHMENTS_S3_BUCKET" in server.env
