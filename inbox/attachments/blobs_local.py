@@ -18,14 +18,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from inbox.attachments.blobs import PresignedRequest
+from inbox.attachments.spool import drop_stale_files
 from inbox.core.errors import dependency_failed
 
 T = TypeVar("T")
 
 CHUNK = 256 * 1024
-STALE_TEMP_S = 3600
-"""A temporary file this old was left by a crash; younger ones may be another process's
-(``--workers`` share the directory) and are left alone when a store opens."""
 _KEY = re.compile(r"(blobs|uploads)/[0-9a-f]{1,64}|uploads/[0-9]{1,20}")
 
 
@@ -41,11 +39,7 @@ class LocalBlobStore:
         def prepare() -> None:
             for sub in ("blobs", "uploads", "tmp"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
-            stale = time.time() - STALE_TEMP_S
-            for temp in self._tmp.iterdir():
-                with contextlib.suppress(OSError):  # gone meanwhile, or not ours to drop
-                    if temp.stat().st_mtime < stale:
-                        temp.unlink()
+            drop_stale_files(self._tmp, time.time())
 
         await self._io("open", prepare)
 

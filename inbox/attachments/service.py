@@ -28,7 +28,13 @@ from inbox.attachments.images import clean_image
 from inbox.attachments.names import check_name, content_disposition
 from inbox.attachments.port import Attachment, AttachmentState, AttachmentStore, Reference
 from inbox.attachments.sniff import is_image, sniff
-from inbox.attachments.spool import Spooled, check_declared, hash_file, spool
+from inbox.attachments.spool import (
+    Spooled,
+    check_declared,
+    drop_stale_files,
+    hash_file,
+    spool,
+)
 from inbox.core.attachments import AttachmentRef
 from inbox.core.errors import DomainError, InvalidInput, NotFound, Unavailable
 from inbox.core.models import Caller, EntryKind, Message
@@ -338,8 +344,9 @@ class AttachmentService:
     async def collect(self, limit: int = 500) -> int:
         """One sweep: attachments whose time came and that no stored message carries are
         deleted (with their thumbnail, and their blob unless other attachments share it).
-        Returns how many were deleted."""
+        Returns how many were deleted. Spool files a crash left behind go too."""
         now = self._clock.now_ms()
+        await asyncio.to_thread(drop_stale_files, self.spool_dir, now / 1000)
         deleted = 0
         for attachment_id, due in await self.store.due(now, limit):
             a = await self.store.get(attachment_id)

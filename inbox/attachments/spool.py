@@ -16,6 +16,10 @@ from inbox.core.errors import DomainError, InvalidInput, TooLarge
 
 FLUSH_BYTES = 1024 * 1024
 """Bytes gathered before one write on a worker thread."""
+STALE_TEMP_S = 3600
+"""A temporary file untouched this long was left by a crash: a live upload writes to its file
+as bytes arrive, and ``--workers`` processes share the directory, so younger files are left
+alone."""
 
 
 class EmptyUpload(InvalidInput):
@@ -45,6 +49,18 @@ class Spooled:
     def discard(self) -> None:
         """Delete the file (idempotent)."""
         self.path.unlink(missing_ok=True)
+
+
+def drop_stale_files(directory: Path, now_s: float, max_age_s: float = STALE_TEMP_S) -> int:
+    """Delete the files of ``directory`` not modified for ``max_age_s``; how many went."""
+    dropped = 0
+    with contextlib.suppress(FileNotFoundError):
+        for temp in directory.iterdir():
+            with contextlib.suppress(OSError):  # gone meanwhile, or not ours to drop
+                if temp.stat().st_mtime < now_s - max_age_s:
+                    temp.unlink()
+                    dropped += 1
+    return dropped
 
 
 def check_declared(declared: int | None, max_bytes: int) -> None:

@@ -8,7 +8,8 @@ import os
 import time
 from pathlib import Path
 
-from inbox.attachments.blobs_local import STALE_TEMP_S, LocalBlobStore
+from inbox.attachments.blobs_local import LocalBlobStore
+from inbox.attachments.spool import STALE_TEMP_S
 
 
 async def test_open_keeps_fresh_temporary_files_of_other_processes(tmp_path: Path) -> None:

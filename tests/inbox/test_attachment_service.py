@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -21,6 +23,7 @@ from idgen.clock import SYSTEM_CLOCK
 from inbox.attachments.blobs import blob_key, upload_key
 from inbox.attachments.port import Attachment, AttachmentState, AttachmentStore
 from inbox.attachments.service import AttachmentService
+from inbox.attachments.spool import STALE_TEMP_S
 from inbox.core.errors import Unavailable
 from inbox.core.models import Caller
 from inbox.core.participants import Participants
@@ -145,3 +148,16 @@ async def test_an_upload_whose_blob_a_racing_collection_deleted_writes_it_again(
     ready = await attachments.upload(OWNER, "notes.pdf", body(), None)
     assert racing.collected == [blob_key(ready.sha256)]
     assert await stores.blobs.size(blob_key(ready.sha256)) == ready.size
+
+
+async def test_collection_drops_spool_files_a_crash_left_but_not_live_ones(
+        stores: Stores, tmp_path: Path) -> None:
+    attachments = service(stores, tmp_path)
+    attachments.spool_dir.mkdir(parents=True, exist_ok=True)
+    crashed, live = attachments.spool_dir / "upload-crashed", attachments.spool_dir / "upload-live"
+    crashed.write_bytes(b"half an upload")
+    live.write_bytes(b"an upload still arriving")
+    an_hour_ago = time.time() - STALE_TEMP_S - 60
+    os.utime(crashed, (an_hour_ago, an_hour_ago))
+    await attachments.collect()
+    assert not crashed.exists() and live.exists()
